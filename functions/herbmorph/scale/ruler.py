@@ -1,0 +1,251 @@
+"""Read one ruler crop: orientation, OCR of its numbers, tick-lattice confirmation, verdict.
+
+Rule of the house: the digits name the unit, the ticks measure it, and anything short of two
+agreeing witnesses is ``null`` with a reason. A null is a visible absence; a wrong factor
+silently corrupts every area computed from it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ..results import Digit
+from .ocr import SpacingEstimate, fit_digit_rows, paper_px_per_unit
+from .ticks import Lattice, find_lattice
+
+CM_PER_INCH = 2.54
+AGREE_REL = 0.03        # digit spacing and tick lattice must agree within 3%
+MIN_SNR = 12.0          # spectral line this far above the noise floor
+MIN_DOMINANCE = 1.2     # and stronger than any unrelated line
+MIN_TICK_PX = 2.5       # a lattice finer than this (in original pixels) is not resolved
+CM_LEVEL_MAX_PX = 32.0  # below this many px per unit, a unit-sized lattice can only be cm:
+                        # an inch would mean < 12.6 px/cm, which we treat as implausible
+MAX_DUTY = 0.3          # ticks are thin lines; colour-chart patches fill their period
+OCR_TARGET_SHORT_SIDE = 160  # upscale small crops so digits reach Tesseract-friendly size
+OCR_MAX_LONG_SIDE = 6000
+
+
+@dataclass
+class RulerReading:
+    """Verdict for one crop. Pixel figures are in the crop's original resolution."""
+
+    px_per_cm: float | None
+    reason: str | None
+    method: str | None = None
+    ocr_px_per_cm: float | None = None
+    tick_px_per_cm: float | None = None
+    digits: list[Digit] = field(default_factory=list)  # in crop pixels
+    rotation: int = 0
+    n_fit_digits: int = 0
+
+
+def _gray(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+
+
+def upright_views(gray: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """The two rotations (in quarter turns, counter-clockwise) that lay the long axis along x."""
+    h, w = gray.shape
+    ks = (0, 2) if w >= h else (1, 3)
+    return [(k, np.ascontiguousarray(np.rot90(gray, k))) for k in ks]
+
+
+def to_crop_coords(x: float, y: float, k: int, crop_hw: tuple[int, int]) -> tuple[float, float]:
+    """Map a point of ``np.rot90(crop, k)`` back to the crop's own pixel frame."""
+    h, w = crop_hw
+    if k == 0:
+        return x, y
+    if k == 1:
+        return w - 1 - y, x
+    if k == 2:
+        return w - 1 - x, h - 1 - y
+    return y, h - 1 - x
+
+
+def prepare_for_ocr(gray: np.ndarray) -> tuple[np.ndarray, float]:
+    """The paper's preprocessing (greyscale, bilateral filter), after an upscale of small crops
+    and a polarity flip so digits are dark on light, as Tesseract prefers."""
+    h, w = gray.shape
+    f = float(np.clip(OCR_TARGET_SHORT_SIDE / max(h, 1), 1.0, 6.0))
+    f = min(f, OCR_MAX_LONG_SIDE / max(w, 1)) if w * f > OCR_MAX_LONG_SIDE else f
+    img = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC) if f != 1.0 else gray.copy()
+    if np.median(img) < 110:  # white-on-black ruler
+        img = 255 - img
+    img = cv2.bilateralFilter(img, 9, 75, 75)
+    return img, f
+
+
+TESS_CONFIG = "--psm 11 -c tessedit_char_whitelist=0123456789"
+TESS_CONFIG_LINES = "--psm 6 -c tessedit_char_whitelist=0123456789"
+SPLIT_GAP = 0.35  # gap (in digit heights) that separates two printed numbers
+
+
+def _char_boxes(img: np.ndarray) -> list[tuple[str, float, float, float, float]]:
+    import pytesseract
+
+    H = img.shape[0]
+    out = []
+    for line in pytesseract.image_to_boxes(img, config=TESS_CONFIG).splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[0].isdigit():
+            x1, y1, x2, y2 = map(float, parts[1:5])
+            if x2 > x1 and y2 > y1:
+                out.append((parts[0], x1, H - y2, x2, H - y1))  # boxes count y from the bottom
+    return out
+
+
+def group_numbers(chars: list[tuple]) -> list[list[tuple]]:
+    """Characters → printed numbers: same baseline, and gaps narrower than SPLIT_GAP heights.
+    Tesseract itself glues tightly printed rulers into one word ("0123456789101112")."""
+    if not chars:
+        return []
+    h = float(np.median([c[4] - c[2] for c in chars])) or 1.0
+    rows: list[list[tuple]] = []
+    for c in sorted(chars, key=lambda c: (c[2] + c[4]) / 2):
+        yc = (c[2] + c[4]) / 2
+        if rows and abs(yc - np.mean([(d[2] + d[4]) / 2 for d in rows[-1]])) < 0.5 * h:
+            rows[-1].append(c)
+        else:
+            rows.append([c])
+    groups = []
+    for row in rows:
+        row.sort(key=lambda c: c[1])
+        groups.append([row[0]])
+        for prev, cur in zip(row, row[1:]):
+            (groups[-1].append(cur) if cur[1] - prev[3] < SPLIT_GAP * h else groups.append([cur]))
+    return [g for g in groups if len(g) <= 3]
+
+
+def tesseract_digits(img: np.ndarray) -> list[Digit]:
+    """Numbers on an upright view, centres in that view's pixels.
+
+    Pass 1 (char boxes) finds where the numbers are; pass 2 reads them again laid out on a
+    clean strip with wide gaps, which gives one word, and one confidence, per printed number.
+    """
+    import pytesseract
+
+    groups = group_numbers(_char_boxes(img))
+    if not groups:
+        return []
+    h = int(max(max(c[4] for c in g) - min(c[2] for c in g) for g in groups))
+    pad, gap = max(2, h // 5), max(8, h // 2 + 4)
+    boxes = []
+    for g in groups:
+        x1, y1 = int(min(c[1] for c in g)) - pad, int(min(c[2] for c in g)) - pad
+        x2, y2 = int(max(c[3] for c in g)) + pad, int(max(c[4] for c in g)) + pad
+        boxes.append((max(x1, 0), max(y1, 0), min(x2, img.shape[1]), min(y2, img.shape[0])))
+    # One number per line: Tesseract splits lines reliably, words on tight rulers it does not.
+    canvas_w = max(b[2] - b[0] for b in boxes) + 2 * gap
+    canvas_h = sum(b[3] - b[1] for b in boxes) + gap * (len(boxes) + 1)
+    canvas = np.full((canvas_h, canvas_w), 255, np.uint8)
+    spans, y = [], gap
+    for x1, y1, x2, y2 in boxes:
+        canvas[y:y + y2 - y1, gap:gap + x2 - x1] = img[y1:y2, x1:x2]
+        spans.append((y, y + y2 - y1))
+        y += y2 - y1 + gap
+    data = pytesseract.image_to_data(canvas, config=TESS_CONFIG_LINES, output_type=pytesseract.Output.DICT)
+    out = []
+    for text, conf, top, ht in zip(data["text"], data["conf"], data["top"], data["height"]):
+        text = (text or "").strip()
+        if not text.isdigit() or len(text) > 3:
+            continue
+        cy = top + ht / 2
+        for (s0, s1), (x1, y1, x2, y2) in zip(spans, boxes):
+            if s0 - gap / 2 <= cy <= s1 + gap / 2:
+                out.append(Digit(value=int(text), conf=float(conf), x=(x1 + x2) / 2, y=(y1 + y2) / 2))
+                break
+    return out
+
+
+@dataclass
+class _View:
+    k: int
+    img: np.ndarray
+    scale: float
+    digits: list[Digit]
+    fits: list[SpacingEstimate]
+
+    @property
+    def support(self) -> tuple[int, float]:
+        if not self.fits:
+            return (0, 0.0)
+        f = self.fits[0]
+        return (len({d.value for d in f.digits}), -f.residual_px)
+
+
+def read_view(k: int, gray_upright: np.ndarray, min_conf: float) -> _View:
+    img, f = prepare_for_ocr(gray_upright)
+    digits = tesseract_digits(img)
+    confident = [d for d in digits if d.conf > min_conf]
+    heights = max(12.0, 0.12 * img.shape[0])
+    return _View(k, img, f, digits, fit_digit_rows(confident, row_tol=heights))
+
+
+def _confirm(view: _View, est: SpacingEstimate, allow_cm_level: bool) -> tuple[RulerReading | None, str]:
+    """Test the lattice hypotheses a digit spacing implies. Returns (reading, reason-if-not)."""
+    d_up = est.px_per_unit          # px per numbered unit in the upscaled view
+    d_orig = d_up / view.scale
+    # (ticks per unit, unit, how px/cm follows from the unit length)
+    hypotheses = [(10, "cm"), (16, "inch"), (8, "inch")]
+    if allow_cm_level and d_orig < CM_LEVEL_MAX_PX:
+        hypotheses += [(2, "cm"), (1, "cm")]
+    seen: list[str] = []
+    for n, unit in hypotheses:
+        if d_orig / n < MIN_TICK_PX and n > 2:
+            continue
+        lat: Lattice | None = find_lattice(view.img, d_up / n)
+        if lat is None:
+            continue
+        if lat.snr < MIN_SNR or lat.dominance < MIN_DOMINANCE:
+            seen.append(f"{n}/{unit}: weak lattice (snr {lat.snr:.0f}, dominance {lat.dominance:.1f})")
+            continue
+        if n <= 2 and lat.duty > MAX_DUTY:
+            seen.append(f"{n}/{unit}: lattice is blocks, not ticks (duty {lat.duty:.2f})")
+            continue
+        unit_px = lat.period * n
+        if abs(unit_px - d_up) / d_up > AGREE_REL:
+            seen.append(f"digits {d_orig:.2f} px/{unit} vs ticks {unit_px / view.scale:.2f} px/{unit}")
+            continue
+        to_cm = 1.0 if unit == "cm" else 1.0 / CM_PER_INCH
+        return RulerReading(
+            px_per_cm=unit_px / view.scale * to_cm, reason=None,
+            method=f"{est.method}+ticks-{n}per{unit}",
+            ocr_px_per_cm=d_orig * to_cm, tick_px_per_cm=unit_px / view.scale * to_cm,
+            rotation=view.k * 90, n_fit_digits=len(est.digits)), ""
+    detail = "; ".join(seen) if seen else "no periodic tick pattern found"
+    return None, f"tick lattice does not confirm digit spacing {d_orig:.1f} px/unit ({detail})"
+
+
+def read_ruler(crop_rgb: np.ndarray, min_conf: float = 75.0) -> RulerReading:
+    gray = _gray(crop_rgb)
+    views = [read_view(k, g, min_conf) for k, g in upright_views(gray)]
+    views.sort(key=lambda v: v.support, reverse=True)
+    best = views[0]
+    digits_crop = [
+        Digit(value=d.value, conf=round(d.conf, 1),
+              x=round(to_crop_coords(d.x / best.scale, d.y / best.scale, best.k, gray.shape)[0], 1),
+              y=round(to_crop_coords(d.x / best.scale, d.y / best.scale, best.k, gray.shape)[1], 1))
+        for d in best.digits]
+    reasons = []
+    for est in best.fits:
+        reading, why = _confirm(best, est, allow_cm_level=True)
+        if reading:
+            reading.digits = digits_crop
+            return reading
+        reasons.append(why)
+    if not best.fits:
+        # Two confident digits are too few to define a scale alone; with a resolved mm or
+        # 1/16-inch lattice behind them they may still do (cm-level checks are not enough).
+        paper = paper_px_per_unit([d for d in best.digits])
+        if paper is not None:
+            reading, why = _confirm(best, paper, allow_cm_level=False)
+            if reading:
+                reading.digits = digits_crop
+                return reading
+            reasons.append(why)
+        else:
+            n = sum(d.conf > min_conf for d in best.digits)
+            reasons.append(f"ruler numbers unreadable ({n} confident digit(s), need 3 in sequence)")
+    return RulerReading(px_per_cm=None, reason=reasons[0], digits=digits_crop, rotation=best.k * 90)

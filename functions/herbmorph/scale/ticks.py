@@ -1,0 +1,117 @@
+"""Tick periodicity on an upright ruler crop.
+
+Digits name the unit; the tick lattice measures it. A ruler's ticks are thin, regular lines, so
+the column profile of a strip through them is periodic. We test a *hypothesis* (a period implied
+by the digit spacing), demand that it is a dominant spectral line, not just present, then refine
+it to sub-pixel precision by a least-squares fit over the individual tick positions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+from scipy.signal import find_peaks
+
+MIN_PERIOD_PX = 2.2  # below this the lattice is not resolved (Nyquist plus blur)
+
+
+@dataclass(frozen=True)
+class Lattice:
+    period: float      # refined px per tick step
+    snr: float         # spectral power at the period over the median power
+    dominance: float   # power at the period over the strongest other line in the band
+    n_ticks: int
+    duty: float        # share of a period that is "ink": ticks ~0.1, colour patches ~0.5
+    strip: tuple[int, int]
+
+
+def ink_profiles(gray: np.ndarray, n_strips: int = 6) -> list[tuple[tuple[int, int], np.ndarray]]:
+    """Column-wise darkness profiles of horizontal strips (the ruler is upright, dark-on-light)."""
+    h = gray.shape[0]
+    ink = 255.0 - gray.astype(np.float32)
+    edges = np.linspace(0, h, n_strips + 1).round().astype(int)
+    out = []
+    for y0, y1 in zip(edges, edges[1:]):
+        if y1 - y0 >= 2:
+            out.append(((int(y0), int(y1)), ink[y0:y1].mean(axis=0)))
+    # Overlapping double strips catch ticks that straddle a boundary.
+    for y0, y1 in zip(edges, edges[2:]):
+        out.append(((int(y0), int(y1)), ink[y0:y1].mean(axis=0)))
+    return out
+
+
+def _detrend(profile: np.ndarray, window: int) -> np.ndarray:
+    x = profile - uniform_filter1d(profile, size=max(3, window), mode="nearest")
+    return x - x.mean()
+
+
+def periodogram(x: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    """Normalised power |Σ x·e^{-2πin/p}|² / (N·var): ~1 for noise, ≫1 for a lattice."""
+    n = np.arange(len(x), dtype=np.float64)
+    var = float(np.dot(x, x)) or 1.0
+    ph = np.exp(-2j * np.pi * np.outer(1.0 / periods, n))
+    return np.abs(ph @ x) ** 2 / var
+
+
+def refine_period(x: np.ndarray, period: float) -> tuple[float, int, float] | None:
+    """Least-squares lattice over the tick centres; returns (period, n_ticks, duty)."""
+    peaks, _ = find_peaks(x, distance=max(1, int(period * 0.6)), prominence=np.std(x) * 0.5)
+    if len(peaks) < 4:
+        return None
+    # Sub-pixel centre of each peak by a parabola through its three samples.
+    pk = peaks[(peaks > 0) & (peaks < len(x) - 1)]
+    y0, y1, y2 = x[pk - 1], x[pk], x[pk + 1]
+    denom = y0 - 2 * y1 + y2
+    centres = pk + np.where(np.abs(denom) > 1e-9, 0.5 * (y0 - y2) / np.where(denom == 0, 1, denom), 0.0)
+    # Global lattice: phase from the circular mean, then LS twice (the second with the refined
+    # period) so neither drift over 100+ ticks nor a stray peak (a digit stroke) can bend it.
+    slope = period
+    for _ in range(2):
+        phase = np.angle(np.mean(np.exp(2j * np.pi * centres / slope))) * slope / (2 * np.pi)
+        k = np.round((centres - phase) / slope)
+        inl = np.abs(centres - phase - k * slope) < 0.2 * slope
+        if inl.sum() < 4 or np.unique(k[inl]).size < 4:
+            return None
+        slope, _ = np.polyfit(k[inl], centres[inl], 1)
+    # Duty: how much of each period stands above half the typical tick height.
+    half = 0.5 * np.median(x[pk])
+    duty = float(np.mean(x > half))
+    return float(slope), int(inl.sum()), duty
+
+
+def find_lattice(gray: np.ndarray, expected: float, rel_window: float = 0.06,
+                 n_strips: int = 6) -> Lattice | None:
+    """Best strip whose dominant periodicity sits at ``expected`` (± rel_window)."""
+    if expected < MIN_PERIOD_PX:
+        return None
+    lo_band, hi_band = MIN_PERIOD_PX, min(max(expected * 1.6, 8.0), gray.shape[1] / 4)
+    band = np.geomspace(lo_band, hi_band, 400)
+    near = np.linspace(expected * (1 - rel_window), expected * (1 + rel_window), 61)
+    best: Lattice | None = None
+    for strip, prof in ink_profiles(gray, n_strips):
+        x = _detrend(prof, int(expected * 3))
+        if not np.any(x):
+            continue
+        p_near = periodogram(x, near)
+        i = int(np.argmax(p_near))
+        coarse = float(near[i])
+        if 0 < i < len(near) - 1:  # parabolic peak interpolation
+            a, b, c = p_near[i - 1], p_near[i], p_near[i + 1]
+            d = a - 2 * b + c
+            if d < 0:
+                coarse += 0.5 * (a - c) / d * (near[1] - near[0])
+        p_band = periodogram(x, band)
+        # "Other" lines: away from our period and its harmonics/sub-harmonics.
+        ratio = band / near[i]
+        other = ~np.isclose(ratio, np.round(ratio), rtol=0.08) & ~np.isclose(1 / ratio, np.round(1 / ratio), rtol=0.08)
+        snr = float(p_near[i] / max(np.median(p_band), 1e-9))
+        dominance = float(p_near[i] / max(p_band[other].max(initial=0.0), 1e-9))
+        refined = refine_period(x, coarse)
+        if refined is None:
+            continue
+        period, n_ticks, duty = refined
+        cand = Lattice(period, snr, dominance, n_ticks, duty, strip)
+        if best is None or (cand.snr * min(cand.dominance, 3.0)) > (best.snr * min(best.dominance, 3.0)):
+            best = cand
+    return best
