@@ -28,7 +28,9 @@ def load_yolo(path: Path, task: str):
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{task} weights not found at {path}; set HERBMORPH_{task.upper()}_WEIGHTS or train with scripts/train.sh")
+    # Production pods must never pip-install at run time, nor phone home.
     os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
     from ultralytics import YOLO  # heavy import kept out of module import time
 
     try:

@@ -118,7 +118,7 @@ def group_numbers(chars: list[tuple]) -> list[list[tuple]]:
     return [g for g in groups if len(g) <= 3]
 
 
-def tesseract_digits(img: np.ndarray) -> list[Digit]:
+def tesseract_digits(img: np.ndarray) -> tuple[list[Digit], float]:
     """Numbers on an upright view, centres in that view's pixels.
 
     Pass 1 (char boxes) finds where the numbers are; pass 2 reads them again laid out on a
@@ -128,7 +128,7 @@ def tesseract_digits(img: np.ndarray) -> list[Digit]:
 
     groups = group_numbers(_char_boxes(img))
     if not groups:
-        return []
+        return [], 0.0
     h = int(max(max(c[4] for c in g) - min(c[2] for c in g) for g in groups))
     pad, gap = max(2, h // 5), max(8, h // 2 + 4)
     boxes = []
@@ -156,7 +156,7 @@ def tesseract_digits(img: np.ndarray) -> list[Digit]:
             if s0 - gap / 2 <= cy <= s1 + gap / 2:
                 out.append(Digit(value=int(text), conf=float(conf), x=(x1 + x2) / 2, y=(y1 + y2) / 2))
                 break
-    return out
+    return out, float(np.median([max(c[4] for c in g) - min(c[2] for c in g) for g in groups]))
 
 
 @dataclass
@@ -166,6 +166,7 @@ class _View:
     scale: float
     digits: list[Digit]
     fits: list[SpacingEstimate]
+    digit_height: float
 
     @property
     def support(self) -> tuple[int, float]:
@@ -177,10 +178,9 @@ class _View:
 
 def read_view(k: int, gray_upright: np.ndarray, min_conf: float) -> _View:
     img, f = prepare_for_ocr(gray_upright)
-    digits = tesseract_digits(img)
+    digits, h = tesseract_digits(img)
     confident = [d for d in digits if d.conf > min_conf]
-    heights = max(12.0, 0.12 * img.shape[0])
-    return _View(k, img, f, digits, fit_digit_rows(confident, row_tol=heights))
+    return _View(k, img, f, digits, fit_digit_rows(confident, row_tol=max(6.0, 0.5 * h)), h)
 
 
 def _confirm(view: _View, est: SpacingEstimate, allow_cm_level: bool) -> tuple[RulerReading | None, str]:
@@ -188,14 +188,21 @@ def _confirm(view: _View, est: SpacingEstimate, allow_cm_level: bool) -> tuple[R
     d_up = est.px_per_unit          # px per numbered unit in the upscaled view
     d_orig = d_up / view.scale
     # (ticks per unit, unit, how px/cm follows from the unit length)
-    hypotheses = [(10, "cm"), (16, "inch"), (8, "inch")]
-    if allow_cm_level and d_orig < CM_LEVEL_MAX_PX:
+    hypotheses = [(10, "cm")]
+    if d_orig >= CM_LEVEL_MAX_PX:
+        hypotheses += [(16, "inch"), (8, "inch")]
+    elif allow_cm_level:  # an inch this small would be implausible (see CM_LEVEL_MAX_PX)
         hypotheses += [(2, "cm"), (1, "cm")]
     seen: list[str] = []
     for n, unit in hypotheses:
         if d_orig / n < MIN_TICK_PX and n > 2:
             continue
-        lat: Lattice | None = find_lattice(view.img, d_up / n)
+        # Measure ticks away from the numbers: a row of digits is periodic too.
+        bands = [(d.y - 0.6 * view.digit_height, d.y + 0.6 * view.digit_height) for d in est.digits]
+        # The ticks must run along the numbered length, not fill one corner of it.
+        extent = 0.6 * (max(d.x for d in est.digits) - min(d.x for d in est.digits))
+        lat: Lattice | None = find_lattice(view.img, d_up / n, exclude=bands, min_extent=extent,
+                                           upscale=view.scale)
         if lat is None:
             continue
         if lat.snr < MIN_SNR or lat.dominance < MIN_DOMINANCE:

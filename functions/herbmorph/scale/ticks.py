@@ -54,8 +54,8 @@ def periodogram(x: np.ndarray, periods: np.ndarray) -> np.ndarray:
     return np.abs(ph @ x) ** 2 / var
 
 
-def refine_period(x: np.ndarray, period: float) -> tuple[float, int, float] | None:
-    """Least-squares lattice over the tick centres; returns (period, n_ticks, duty)."""
+def refine_period(x: np.ndarray, period: float) -> tuple[float, int, float, float] | None:
+    """Least-squares lattice over the tick centres; returns (period, n_ticks, duty, extent)."""
     peaks, _ = find_peaks(x, distance=max(1, int(period * 0.6)), prominence=np.std(x) * 0.5)
     if len(peaks) < 4:
         return None
@@ -74,22 +74,37 @@ def refine_period(x: np.ndarray, period: float) -> tuple[float, int, float] | No
         if inl.sum() < 4 or np.unique(k[inl]).size < 4:
             return None
         slope, _ = np.polyfit(k[inl], centres[inl], 1)
+    # A real lattice has a tick at (nearly) every step it spans, not a few coincidences.
+    span = np.ptp(k[inl]) + 1
+    if inl.sum() < 0.6 * span or inl.mean() < 0.6:
+        return None
     # Duty: how much of each period stands above half the typical tick height.
     half = 0.5 * np.median(x[pk])
     duty = float(np.mean(x > half))
-    return float(slope), int(inl.sum()), duty
+    return float(slope), int(inl.sum()), duty, float(np.ptp(centres[inl]))
+
+
+def _overlap(strip: tuple[int, int], bands) -> float:
+    y0, y1 = strip
+    cover = sum(max(0.0, min(y1, b1) - max(y0, b0)) for b0, b1 in bands)
+    return cover / max(y1 - y0, 1)
 
 
 def find_lattice(gray: np.ndarray, expected: float, rel_window: float = 0.06,
-                 n_strips: int = 6) -> Lattice | None:
+                 n_strips: int = 6, exclude=(), min_extent: float = 0.0,
+                 upscale: float = 1.0) -> Lattice | None:
     """Best strip whose dominant periodicity sits at ``expected`` (± rel_window)."""
-    if expected < MIN_PERIOD_PX:
+    # Periods under MIN_PERIOD_PX *original* pixels are aliasing, even in an upscaled view.
+    min_period = MIN_PERIOD_PX * upscale
+    if expected < min_period:
         return None
-    lo_band, hi_band = MIN_PERIOD_PX, min(max(expected * 1.6, 8.0), gray.shape[1] / 4)
+    lo_band, hi_band = min_period, min(max(expected * 1.6, 8.0 * upscale), gray.shape[1] / 4)
     band = np.geomspace(lo_band, hi_band, 400)
     near = np.linspace(expected * (1 - rel_window), expected * (1 + rel_window), 61)
     best: Lattice | None = None
     for strip, prof in ink_profiles(gray, n_strips):
+        if exclude and _overlap(strip, exclude) > 0.25:
+            continue
         x = _detrend(prof, int(expected * 3))
         if not np.any(x):
             continue
@@ -110,7 +125,9 @@ def find_lattice(gray: np.ndarray, expected: float, rel_window: float = 0.06,
         refined = refine_period(x, coarse)
         if refined is None:
             continue
-        period, n_ticks, duty = refined
+        period, n_ticks, duty, extent = refined
+        if extent < min_extent:
+            continue
         cand = Lattice(period, snr, dominance, n_ticks, duty, strip)
         if best is None or (cand.snr * min(cand.dominance, 3.0)) > (best.snr * min(best.dominance, 3.0)):
             best = cand

@@ -1,0 +1,165 @@
+"""`herbmorph` command line: a thin adapter over the cores (measure, evaluate, train, synth)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from .config import Settings
+
+console = Console(stderr=True)
+
+
+def _settings(args) -> Settings:
+    return Settings().with_overrides(
+        segment_weights=getattr(args, "segment_weights", None),
+        scale_weights=getattr(args, "scale_weights", None),
+        imgsz=getattr(args, "imgsz", None), conf=getattr(args, "conf", None),
+        max_pixels=getattr(args, "max_pixels", None), device=getattr(args, "device", None))
+
+
+def _model_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--segment-weights", type=Path, help="organ model (env HERBMORPH_SEGMENT_WEIGHTS)")
+    p.add_argument("--scale-weights", type=Path, help="ruler detector (env HERBMORPH_SCALE_WEIGHTS)")
+    p.add_argument("--imgsz", type=int, help="segment input size (env HERBMORPH_IMGSZ, default 1024)")
+    p.add_argument("--conf", type=float, help="organ confidence (env HERBMORPH_CONF, default 0.5)")
+    p.add_argument("--max-pixels", type=int, help="refuse decoded images above this (env HERBMORPH_MAX_PIXELS)")
+    p.add_argument("--device", help="'' auto, 'cpu', '0' … (env HERBMORPH_DEVICE)")
+
+
+def _progress() -> Progress:
+    return Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), console=console, transient=True)
+
+
+def cmd_measure(args) -> int:
+    from .pipeline import Pipeline, measure_to_dir
+
+    paths = [Path(p) for p in args.images]
+    pipeline = Pipeline(_settings(args))
+    table = Table(title=f"herbmorph measure → {args.out}")
+    for col in ("image", "organs", "px/cm", "scale", "total cm²", "result"):
+        table.add_column(col)
+    with _progress() as prog:
+        task = prog.add_task("measuring", total=len(paths))
+
+        def done(path, m):
+            prog.advance(task)
+            if m.ok:
+                d = m.doc
+                cm2 = sum(o.area_cm2 or 0 for o in d.organs)
+                table.add_row(path.name, str(len(d.organs)),
+                              f"{d.scale.px_per_cm:.2f}" if d.scale.px_per_cm else "null",
+                              d.scale.method or (d.scale.reason or "")[:60],
+                              f"{cm2:.2f}" if d.scale.status == "ok" else "–", "ok")
+            else:
+                table.add_row(path.name, "–", "–", "–", "–", f"[red]{m.doc.error.kind}[/]: {m.doc.error.message[:60]}")
+
+        results = measure_to_dir(pipeline, paths, Path(args.out), on_done=done)
+    Console().print(table)
+    failed = sum(not m.ok for m in results)
+    return 1 if failed else 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate
+    from .pipeline import Pipeline
+
+    pipeline = Pipeline(_settings(args)).setup()
+    dataset = Path(args.dataset)
+    n = len(list((dataset / "gt").glob("*.json")))
+    n = min(n, args.limit) if args.limit else n
+    with _progress() as prog:
+        task = prog.add_task("evaluating", total=n)
+        summary = evaluate(pipeline, dataset, limit=args.limit, progress=lambda: prog.advance(task))
+    print_evaluation(summary)
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
+    return 0
+
+
+def print_evaluation(s: dict) -> None:
+    out = Console()
+    t = Table(title=f"Organs on {s['sheets']} sheets (conf ≥ threshold)")
+    for col in ("class", "true", "detected", "matched", "area px err (median %)", "area cm² err (median %)"):
+        t.add_column(col)
+    for c, r in s["organs"].items():
+        t.add_row(c, str(r["true"]), str(r["detected"]), str(r["matched"]),
+                  str(r["area_px_err_median_pct"]), str(r["area_cm2_err_median_pct"]))
+    out.print(t)
+    sc = s["scale"]
+    t = Table(title="Scale")
+    t.add_column("measure")
+    t.add_column("value")
+    for k in ("sheets_with_ruler", "detected", "detected_share", "ocr_char_accuracy", "px_per_cm_ok",
+              "px_per_cm_null", "within_2pct", "within_2pct_share", "wrong_factors",
+              "rel_err_median_pct", "rel_err_p90_pct"):
+        t.add_row(k, str(sc[k]))
+    out.print(t)
+    if s["failures"]:
+        out.print(f"[red]{len(s['failures'])} sheet(s) failed[/]: {s['failures'][:5]}")
+
+
+def cmd_train(args) -> int:
+    from .train import TrainPlan, run
+
+    plan = TrainPlan(hours_segment=args.hours_segment, hours_scale=args.hours_scale)
+    card = run(plan, tasks=tuple(args.tasks))
+    console.print_json(json.dumps(card))
+    return 0
+
+
+def cmd_synth(args) -> int:
+    from .synth.dataset import generate_dataset
+
+    generate_dataset(Path(args.out), n=args.n, seed=args.seed, px_per_cm_range=(args.min_ppc, args.max_ppc))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .train import TrainPlan  # light: no torch until training actually runs
+
+    ap = argparse.ArgumentParser(prog="herbmorph", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    m = sub.add_parser("measure", help="measure sheets in-process and write <stem>.json/.opends.json/.overlay.png")
+    m.add_argument("images", nargs="+")
+    m.add_argument("--out", required=True)
+    _model_flags(m)
+    m.set_defaults(func=cmd_measure)
+
+    e = sub.add_parser("evaluate", help="paper-style tables on a labelled set (images/ + gt/)")
+    e.add_argument("dataset")
+    e.add_argument("--limit", type=int)
+    e.add_argument("--json", help="also write the summary here")
+    _model_flags(e)
+    e.set_defaults(func=cmd_evaluate)
+
+    t = sub.add_parser("train", help="generate synthetic sheets and train both models (CPU, time-boxed)")
+    t.add_argument("--tasks", nargs="+", default=["segment", "scale"], choices=["segment", "scale"])
+    t.add_argument("--hours-segment", type=float, default=TrainPlan.hours_segment)
+    t.add_argument("--hours-scale", type=float, default=TrainPlan.hours_scale)
+    t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("synth", help="generate a labelled synthetic set")
+    s.add_argument("out")
+    s.add_argument("-n", type=int, default=100)
+    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--min-ppc", type=float, default=15.0)
+    s.add_argument("--max-ppc", type=float, default=150.0)
+    s.set_defaults(func=cmd_synth)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The three cores run in-process: decode → segment → scale → area.
+
+This is what `herbmorph measure`, DEEPaaS and batch call; the OSCAR functions call the same
+cores one stage at a time. Nothing here touches storage: writing is ``outputs``' job.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .area import build_document
+from .config import Settings
+from .errors import HerbmorphError
+from .imageio import describe, load_image
+from .outputs import error_document, safe_stem, write_error, write_result
+from .results import ErrorDocument, ImageInfo, ResultDocument
+
+
+@dataclass
+class Measurement:
+    doc: ResultDocument | ErrorDocument
+    rgb: np.ndarray | None = None
+
+    @property
+    def ok(self) -> bool:
+        return isinstance(self.doc, ResultDocument)
+
+
+class Pipeline:
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or Settings()
+        from .scale.core import ScalePredictor
+        from .segment.core import SegmentPredictor
+
+        self.segment = SegmentPredictor(self.settings)
+        self.scale = ScalePredictor(self.settings)
+
+    def setup(self) -> "Pipeline":
+        self.segment.setup()
+        self.scale.setup()
+        return self
+
+    def measure_image(self, rgb: np.ndarray, info: ImageInfo, warnings: list[str] = ()) -> ResultDocument:
+        t0 = time.perf_counter()
+        seg = self.segment.predict(rgb)
+        t1 = time.perf_counter()
+        scale = self.scale.predict(rgb)
+        t2 = time.perf_counter()
+        timings = {"segment": round((t1 - t0) * 1000, 1), "scale": round((t2 - t1) * 1000, 1)}
+        doc = build_document(info, seg, scale, timings, errors=list(warnings))
+        doc.timings_ms["area"] = round((time.perf_counter() - t2) * 1000, 1)
+        return doc
+
+    def measure(self, source, uri: str | None = None) -> Measurement:
+        """Never raises for a bad image: the failure comes back as an error document."""
+        stage = "decode"
+        try:
+            img = load_image(source, uri, max_pixels=self.settings.max_pixels, max_bytes=self.settings.max_bytes)
+            stage = "measure"
+            return Measurement(self.measure_image(img.rgb, img.info, img.warnings), img.rgb)
+        except HerbmorphError as exc:
+            info = getattr(exc, "image_info", None) or describe(source, uri)
+            return Measurement(error_document(info, stage, exc))
+        except Exception as exc:  # noqa: BLE001 — every input must end with a document
+            return Measurement(error_document(describe(source, uri), stage, exc))
+
+
+def measure_to_dir(pipeline: Pipeline, paths: list[Path], out_dir: Path, on_done=None) -> list[Measurement]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for path in paths:
+        m = pipeline.measure(path, str(path))
+        stem = safe_stem(str(path))
+        if m.ok:
+            write_result(out_dir, stem, m.doc, m.rgb)
+        else:
+            write_error(out_dir, stem, m.doc)
+        m.rgb = None  # do not hold every decoded sheet in memory
+        results.append(m)
+        if on_done:
+            on_done(path, m)
+    return results

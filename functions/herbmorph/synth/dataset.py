@@ -1,0 +1,266 @@
+"""Write synthetic sheet datasets and export them as Ultralytics (YOLO) datasets.
+
+Layout written by :func:`generate_dataset`::
+
+    out_dir/images/sheet-<seed>-<i:05d>.jpg   (JPEG quality 90)
+    out_dir/gt/sheet-<seed>-<i:05d>.json      (GT dict, see herbmorph.synth.sheet.GT_FORMAT)
+
+Sheet ``i`` is drawn from ``np.random.default_rng([seed, i])``, so any subset can be regenerated
+on its own and the result does not depend on ``workers``.
+
+:func:`export_yolo` turns one or more such directories into two Ultralytics datasets:
+``segment/`` (organ polygons, classes in ORGAN_CLASSES order) and ``scale/`` (one box per ruler,
+class ``scale``; colour charts carry no label and act as negatives).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Optional
+
+import cv2
+import numpy as np
+import yaml
+
+from ..results import ORGAN_CLASSES, SCALE_CLASSES
+from .sheet import generate_sheet
+
+JPEG_QUALITY = 90
+
+
+def sheet_name(seed: int, i: int) -> str:
+    return f"sheet-{seed}-{i:05d}"
+
+
+def _write_one(args: tuple) -> str:
+    out_dir, seed, i, ppc_range, overwrite = args
+    out_dir = Path(out_dir)
+    name = sheet_name(seed, i)
+    img_path = out_dir / "images" / f"{name}.jpg"
+    gt_path = out_dir / "gt" / f"{name}.json"
+    if not overwrite and img_path.exists() and gt_path.exists():
+        return str(img_path)
+    image, gt = generate_sheet(np.random.default_rng([seed, i]), tuple(ppc_range), seed=[seed, i])
+    gt["image"] = img_path.name
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise RuntimeError(f"JPEG encoding failed for {name}")
+    tmp = img_path.with_suffix(".jpg.tmp")
+    tmp.write_bytes(buf.tobytes())
+    os.replace(tmp, img_path)
+    tmp = gt_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(gt, separators=(",", ":")))
+    os.replace(tmp, gt_path)
+    return str(img_path)
+
+
+def _init_worker() -> None:
+    cv2.setNumThreads(1)
+
+
+def _progress(progress: bool, total: int, desc: str):
+    if not progress:
+        return None
+    try:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+    except ImportError:  # pragma: no cover
+        return None
+    p = Progress(TextColumn(desc), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                 TimeRemainingColumn())
+    return p
+
+
+def generate_dataset(out_dir: Path, n: int, seed: int, px_per_cm_range=(15, 150),
+                     workers: int = 1, progress: bool = True, overwrite: bool = True,
+                     start: int = 0) -> list[Path]:
+    """Generate sheets ``start .. start+n-1`` into ``out_dir``; returns the image paths in order.
+
+    Deterministic given ``seed`` (sheet i uses ``np.random.default_rng([seed, i])``), whatever
+    ``workers`` is. With ``overwrite=False`` sheets already on disk are kept (resumable).
+    """
+    out_dir = Path(out_dir)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    (out_dir / "gt").mkdir(parents=True, exist_ok=True)
+    jobs = [(str(out_dir), int(seed), i, tuple(float(v) for v in px_per_cm_range), overwrite)
+            for i in range(start, start + n)]
+    results: list[Optional[str]] = [None] * len(jobs)
+    bar = _progress(progress, len(jobs), f"synth sheets → {out_dir}")
+    task = None
+    if bar is not None:
+        bar.start()
+        task = bar.add_task("sheets", total=len(jobs))
+    try:
+        if workers and workers > 1 and len(jobs) > 1:
+            import multiprocessing as mp
+            ctx = mp.get_context("spawn" if os.name == "nt" else "fork")
+            with ctx.Pool(workers, initializer=_init_worker) as pool:
+                for k, path in enumerate(pool.imap(_write_one, jobs, chunksize=1)):
+                    results[k] = path
+                    if bar is not None:
+                        bar.advance(task)
+        else:
+            for k, job in enumerate(jobs):
+                results[k] = _write_one(job)
+                if bar is not None:
+                    bar.advance(task)
+    finally:
+        if bar is not None:
+            bar.stop()
+    return [Path(p) for p in results]
+
+
+# --------------------------------------------------------------------------- YOLO export
+def merge_polygons(polys: list[np.ndarray]) -> np.ndarray:
+    """Join several polygons into one with zero-width bridges (YOLO-seg takes one per instance).
+
+    Each further polygon is spliced into the result at the closest pair of vertices:
+    A[:i+1] + B[j:] + B[:j+1] + A[i:].
+    """
+    polys = [np.asarray(p, np.float64).reshape(-1, 2) for p in polys if len(p)]
+    if not polys:
+        return np.zeros((0, 2))
+    out = polys[0]
+    rest = polys[1:]
+    while rest:
+        best = None
+        for k, b in enumerate(rest):
+            d = ((out[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+            i, j = np.unravel_index(int(np.argmin(d)), d.shape)
+            if best is None or d[i, j] < best[0]:
+                best = (d[i, j], k, i, j)
+        _, k, i, j = best
+        b = rest.pop(k)
+        out = np.concatenate([out[:i + 1], b[j:], b[:j + 1], out[i:]])
+    return out
+
+
+def _simplify(poly: np.ndarray, eps: float) -> np.ndarray:
+    if len(poly) <= 3 or eps <= 0:
+        return poly
+    s = cv2.approxPolyDP(poly.astype(np.float32).reshape(-1, 1, 2), eps, True).reshape(-1, 2)
+    return s if len(s) >= 3 else poly
+
+
+def _dedupe(poly: np.ndarray) -> np.ndarray:
+    if len(poly) < 2:
+        return poly
+    keep = np.ones(len(poly), bool)
+    keep[1:] = np.any(np.abs(np.diff(poly, axis=0)) > 1e-9, axis=1)
+    return poly[keep]
+
+
+def _seg_lines(gt: dict, sx: float, sy: float, w: int, h: int) -> list[str]:
+    lines = []
+    for o in gt.get("organs", []):
+        parts = o.get("polygons") or [o["polygon"]]
+        scaled = []
+        for p in parts:
+            # contour vertices are pixel indices: +0.5 moves them to pixel centres
+            q = (np.asarray(p, np.float64).reshape(-1, 2) + 0.5) * [sx, sy]
+            q = _dedupe(np.round(q, 2))
+            q = _simplify(q, 0.35)
+            if len(q) >= 3 and cv2.contourArea(q.astype(np.float32)) > 0.5:
+                scaled.append(q)
+        if not scaled:
+            continue
+        poly = merge_polygons(scaled) if len(scaled) > 1 else scaled[0]
+        poly = _dedupe(poly)
+        if len(poly) < 3:
+            continue
+        poly = np.clip(poly / [w, h], 0.0, 1.0)
+        cid = int(o["class_id"])
+        if not 0 <= cid < len(ORGAN_CLASSES):
+            continue
+        lines.append(f"{cid} " + " ".join(f"{v:.6f}" for v in poly.reshape(-1)))
+    return lines
+
+
+def _scale_lines(gt: dict, W: int, H: int) -> list[str]:
+    sc = gt.get("scale")
+    if not sc:
+        return []
+    x1, y1, x2, y2 = sc["bbox"]
+    x1, x2 = max(0.0, x1), min(float(W), x2)
+    y1, y2 = max(0.0, y1), min(float(H), y2)
+    if x2 <= x1 or y2 <= y1:
+        return []
+    cx, cy, bw, bh = (x1 + x2) / 2 / W, (y1 + y2) / 2 / H, (x2 - x1) / W, (y2 - y1) / H
+    return [f"0 {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}"]
+
+
+def _iter_sheets(d: Path) -> Iterable[tuple[Path, Path]]:
+    for gt_path in sorted((Path(d) / "gt").glob("*.json")):
+        img = Path(d) / "images" / f"{gt_path.stem}.jpg"
+        if img.exists():
+            yield img, gt_path
+
+
+def export_yolo(splits: dict[str, Path], out_dir: Path, max_side: int = 1024,
+                progress: bool = False) -> dict[str, Path]:
+    """Export generated dataset dirs as Ultralytics datasets; returns the two data yaml paths.
+
+    ``splits`` maps a split name ("train", "val", "test") to a directory written by
+    :func:`generate_dataset`. Images are downscaled (INTER_AREA) so the long side is at most
+    ``max_side``; the same image file serves both datasets.
+    """
+    out_dir = Path(out_dir)
+    seg_root, sc_root = out_dir / "segment", out_dir / "scale"
+    items = [(split, img, gtp) for split, d in splits.items() for img, gtp in _iter_sheets(d)]
+    bar = _progress(progress, len(items), f"export YOLO → {out_dir}")
+    task = None
+    if bar is not None:
+        bar.start()
+        task = bar.add_task("export", total=len(items))
+    try:
+        for split in splits:
+            for root in (seg_root, sc_root):
+                (root / "images" / split).mkdir(parents=True, exist_ok=True)
+                (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for split, img_path, gt_path in items:
+            gt = json.loads(gt_path.read_text())
+            img = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
+            if img is None:
+                continue
+            H, W = img.shape[:2]
+            f = min(1.0, max_side / max(H, W))
+            if f < 1.0:
+                img = cv2.resize(img, (max(1, round(W * f)), max(1, round(H * f))),
+                                 interpolation=cv2.INTER_AREA)
+            h, w = img.shape[:2]
+            sx, sy = w / W, h / H
+            name = img_path.stem
+            seg_img = seg_root / "images" / split / f"{name}.jpg"
+            cv2.imwrite(str(seg_img), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            sc_img = sc_root / "images" / split / f"{name}.jpg"
+            if sc_img.exists() or sc_img.is_symlink():
+                sc_img.unlink()
+            try:
+                os.link(seg_img, sc_img)
+            except OSError:
+                cv2.imwrite(str(sc_img), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            seg_lines = _seg_lines(gt, sx, sy, w, h)
+            (seg_root / "labels" / split / f"{name}.txt").write_text(
+                "\n".join(seg_lines) + "\n" if seg_lines else "")
+            sc_lines = _scale_lines(gt, W, H)
+            (sc_root / "labels" / split / f"{name}.txt").write_text(
+                "\n".join(sc_lines) + "\n" if sc_lines else "")
+            if bar is not None:
+                bar.advance(task)
+    finally:
+        if bar is not None:
+            bar.stop()
+    out = {}
+    for key, root, names in (("segment", seg_root, ORGAN_CLASSES), ("scale", sc_root, SCALE_CLASSES)):
+        data = {"path": str(root.resolve())}
+        for split in splits:
+            data[split] = f"images/{split}"
+        if "val" not in data and "train" in data:
+            data["val"] = data["train"]
+        data["names"] = {i: n for i, n in enumerate(names)}
+        y = root / "data.yaml"
+        y.write_text(yaml.safe_dump(data, sort_keys=False))
+        out[key] = y
+    return out

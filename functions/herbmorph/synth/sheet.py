@@ -1,0 +1,608 @@
+"""One synthetic herbarium sheet with exact ground truth.
+
+:func:`generate_sheet` returns the RGB image and a JSON-serialisable GT dict (see
+:data:`GT_FORMAT`); :func:`generate_sheet_sample` also returns the instance label map the GT was
+computed from (0 = paper, k = organ ``k-1`` of ``gt["organs"]``, 255 = everything that is not a
+plant: background, labels, ruler, charts...).
+
+Coordinates: continuous pixel coordinates (pixel i covers [i, i+1)) for bboxes, ruler digits and
+tick positions; organ polygons are the boundary pixel indices returned by ``cv2.findContours``
+(so ``cv2.fillPoly`` of a polygon reproduces its mask component).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import cv2
+import numpy as np
+
+from ..results import ORGAN_CLASSES
+from . import clutter, organs
+from .paper import make_paper, smooth_noise
+from .rulers import RULER_DESIGNS, RulerDrawing, render_colour_chart, render_ruler
+
+GT_FORMAT = """
+{"width": W, "height": H, "px_per_cm": float, "seed": any, "paper_bbox": [x1,y1,x2,y2],
+ "organs": [{"class": "leaf", "class_id": 0, "polygon": [[x,y],...], "polygons": [[[x,y],...],...],
+             "bbox": [x1,y1,x2,y2], "area_px": int}],
+ "scale": null | {"bbox": [x1,y1,x2,y2], "design": str, "rotation": 0|90|180|270,
+                  "px_per_cm": float, "tick0": [x,y], "axis": [dx,dy],
+                  "digits": [{"text","value","unit","cx","cy","bbox"}]},
+ "distractors": [{"kind": "colour_chart"|"label"|"barcode"|"envelope"|"stamp", "bbox": [...],
+                  "rotation": int, "digits": [...]}]}
+"""
+
+ROTATIONS = (0, 90, 180, 270)
+_ROT_P = np.array([0.45, 0.2, 0.15, 0.2])
+_DESIGN_P = np.array([0.24, 0.16, 0.14, 0.12, 0.2, 0.14])  # RULER_DESIGNS order
+MAX_ORGANS = 25
+
+
+# --------------------------------------------------------------------------- rotation helpers
+def rotate_image(img: np.ndarray, rot: int) -> np.ndarray:
+    """Rotate clockwise by ``rot`` degrees (multiple of 90)."""
+    return np.ascontiguousarray(np.rot90(img, k=-(rot // 90) % 4))
+
+
+def rotate_points(pts: np.ndarray, rot: int, w: float, h: float) -> np.ndarray:
+    """Map continuous points of an upright w×h image into the image rotated clockwise by rot."""
+    p = np.asarray(pts, np.float64).reshape(-1, 2)
+    x, y = p[:, 0], p[:, 1]
+    if rot == 0:
+        q = np.stack([x, y], 1)
+    elif rot == 90:
+        q = np.stack([h - y, x], 1)
+    elif rot == 180:
+        q = np.stack([w - x, h - y], 1)
+    elif rot == 270:
+        q = np.stack([y, w - x], 1)
+    else:
+        raise ValueError(rot)
+    return q
+
+
+def rotate_vector(v, rot: int) -> list[float]:
+    dx, dy = v
+    return {0: [dx, dy], 90: [-dy, dx], 180: [-dx, -dy], 270: [dy, -dx]}[rot]
+
+
+def _place_digits(digits: list[dict], rot: int, w: int, h: int, ox: int, oy: int) -> list[dict]:
+    out = []
+    for d in digits:
+        c = rotate_points([[d["cx"], d["cy"]]], rot, w, h)[0] + [ox, oy]
+        b = d["bbox"]
+        corners = rotate_points([[b[0], b[1]], [b[2], b[3]]], rot, w, h) + [ox, oy]
+        lo, hi = corners.min(0), corners.max(0)
+        out.append({"text": d["text"], "value": d["value"], "unit": d["unit"],
+                    "cx": round(float(c[0]), 3), "cy": round(float(c[1]), 3),
+                    "bbox": [round(float(v), 3) for v in (lo[0], lo[1], hi[0], hi[1])]})
+    return out
+
+
+# --------------------------------------------------------------------------- layout
+@dataclass
+class _Layout:
+    W: int
+    H: int
+    ppc: float
+    paper: tuple[int, int, int, int]      # x0, y0, x1, y1 (pixels)
+    band: Optional[tuple[int, int, int, int]]  # dark top band outside the paper, if any
+    rects: list                            # occupied rectangles
+
+    def free(self, x0, y0, x1, y1, pad=0.0) -> bool:
+        for a in self.rects:
+            if x0 < a[2] + pad and x1 + pad > a[0] and y0 < a[3] + pad and y1 + pad > a[1]:
+                return False
+        return True
+
+    def find(self, rng, w, h, region, pad_cm=0.3, tries=60) -> Optional[tuple[int, int]]:
+        rx0, ry0, rx1, ry1 = region
+        pad = pad_cm * self.ppc
+        for _ in range(tries):
+            if rx1 - w < rx0 or ry1 - h < ry0:
+                return None
+            x = int(rng.uniform(rx0, rx1 - w))
+            y = int(rng.uniform(ry0, ry1 - h))
+            if self.free(x, y, x + w, y + h, pad):
+                return x, y
+        return None
+
+
+class _Sheet:
+    def __init__(self, rng: np.random.Generator, ppc: float):
+        self.rng = rng
+        self.ppc = ppc
+        pw, ph = rng.uniform(26, 30), rng.uniform(38, 44)
+        if rng.random() < 0.08:
+            pw, ph = ph, pw
+        band = None
+        if rng.random() < 0.45:
+            m = rng.uniform(0.15, 1.5, 4)  # l, t, r, b in cm
+            if rng.random() < 0.35:
+                m[1] = rng.uniform(3.0, 4.5)  # a dark band on top that carries the ruler
+                band = True
+        else:
+            m = np.zeros(4)
+        W = int(round((pw + m[0] + m[2]) * ppc))
+        H = int(round((ph + m[1] + m[3]) * ppc))
+        p = (int(round(m[0] * ppc)), int(round(m[1] * ppc)), W - int(round(m[2] * ppc)),
+             H - int(round(m[3] * ppc)))
+        self.layout = _Layout(W, H, ppc, p, None, [])
+        if band:
+            self.layout.band = (0, 0, W, p[1])
+        # background (scanner lid / copy stand) and paper
+        bgv = rng.uniform(8, 60) if rng.random() < 0.75 else rng.uniform(90, 160)
+        bgc = np.clip(bgv + rng.normal(0, 3, 3), 0, 255).astype(np.uint8)
+        if p == (0, 0, W, H):
+            self.img = make_paper(rng, H, W, ppc)
+            self.labels = np.zeros((H, W), np.uint8)
+        else:
+            self.img = np.empty((H, W, 3), np.uint8)
+            self.img[:p[1]] = bgc
+            self.img[p[3]:] = bgc
+            self.img[:, :p[0]] = bgc
+            self.img[:, p[2]:] = bgc
+            make_paper(rng, p[3] - p[1], p[2] - p[0], ppc, out=self.img[p[1]:p[3], p[0]:p[2]])
+            self.labels = np.full((H, W), 255, np.uint8)
+            self.labels[p[1]:p[3], p[0]:p[2]] = 0
+        self.scale: Optional[dict] = None
+        self.distractors: list[dict] = []
+        self.organs: list[organs.OrganDrawing] = []
+        self.visible: list[int] = []
+        self.original: list[int] = []
+        self.stem_paths: list[np.ndarray] = []
+
+    # ----------------------------------------------------------------- helpers
+    @property
+    def paper_cm(self) -> tuple[float, float, float, float]:
+        x0, y0, x1, y1 = self.layout.paper
+        return x0 / self.ppc, y0 / self.ppc, x1 / self.ppc, y1 / self.ppc
+
+    def paste(self, patch: np.ndarray, x: int, y: int, kind: Optional[str] = None,
+              digits: Optional[list] = None, rot: int = 0, reserve: bool = True) -> list[float]:
+        h, w = patch.shape[:2]
+        self.img[y:y + h, x:x + w] = patch
+        if reserve:
+            self.labels[y:y + h, x:x + w] = 255
+        self.layout.rects.append((x, y, x + w, y + h))
+        bbox = [float(x), float(y), float(x + w), float(y + h)]
+        if kind:
+            self.distractors.append({"kind": kind, "bbox": bbox, "rotation": rot,
+                                     "digits": digits or []})
+        return bbox
+
+    def blend(self, x: int, y: int, rgb: np.ndarray, alpha: np.ndarray) -> None:
+        H, W = self.labels.shape
+        h, w = alpha.shape
+        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
+        if x1 <= x0 or y1 <= y0:
+            return
+        a = alpha[y0 - y:y1 - y, x0 - x:x1 - x, None]
+        c = rgb[y0 - y:y1 - y, x0 - x:x1 - x]
+        dst = self.img[y0:y1, x0:x1]
+        dst[:] = np.clip(dst * (1 - a) + c * a, 0, 255).astype(np.uint8)
+
+    def edge_region(self, side: str, w: int, h: int) -> tuple[int, int, int, int]:
+        """A region hugging one paper edge (inset 0.2–1.5 cm) that fits a w×h object."""
+        x0, y0, x1, y1 = self.layout.paper
+        ins = int(self.rng.uniform(0.2, 1.5) * self.ppc)
+        if side == "top":
+            return (x0 + ins, y0 + ins, x1 - ins, y0 + ins + h)
+        if side == "bottom":
+            return (x0 + ins, y1 - ins - h, x1 - ins, y1 - ins)
+        if side == "left":
+            return (x0 + ins, y0 + ins, x0 + ins + w, y1 - ins)
+        return (x1 - ins - w, y0 + ins, x1 - ins, y1 - ins)
+
+    # ----------------------------------------------------------------- ruler and charts
+    def _place_drawing(self, d: RulerDrawing, rot: int, mode: str) -> Optional[tuple[int, int, np.ndarray]]:
+        img = rotate_image(d.image, rot)
+        h, w = img.shape[:2]
+        L = self.layout
+        rng = self.rng
+        if mode == "band" and L.band is not None and h <= L.band[3] - 2:
+            y = int(rng.uniform(0, L.band[3] - h))
+            pos = L.find(rng, w, h, (0, y, L.W, y + h), pad_cm=0.2)
+        elif mode == "edge":
+            sides = ["top", "bottom"] if rot in (0, 180) else ["left", "right"]
+            side = str(rng.choice(sides))
+            pos = L.find(rng, w, h, self.edge_region(side, w, h))
+        else:
+            x0, y0, x1, y1 = L.paper
+            m = int(0.3 * self.ppc)
+            pos = L.find(rng, w, h, (x0 + m, y0 + m, x1 - m, y1 - m))
+        if pos is None:
+            return None
+        return pos[0], pos[1], img
+
+    def add_ruler(self) -> None:
+        rng = self.rng
+        for _ in range(8):
+            design = str(rng.choice(RULER_DESIGNS, p=_DESIGN_P))
+            rot = int(rng.choice(ROTATIONS, p=_ROT_P))
+            in_band = self.layout.band is not None and rng.random() < 0.8
+            if in_band:  # institutional scans: ruler in the dark band above the sheet
+                design = str(rng.choice(["cm-white", "cm-black", "dual", "block", "cm-15"]))
+                rot = 0 if rng.random() < 0.85 else 180
+            d = render_ruler(rng, self.ppc, design)
+            modes = ["edge", "edge", "free"]
+            if in_band:
+                modes = ["band"]
+            placed = None
+            for mode in [str(rng.choice(modes)), "edge", "free", "edge"]:
+                placed = self._place_drawing(d, rot, mode)
+                if placed:
+                    break
+            if placed is None and rot in (0, 180):  # too long across: stand it up
+                rot = int(rng.choice([90, 270]))
+                for mode in ("edge", "free", "edge"):
+                    placed = self._place_drawing(d, rot, mode)
+                    if placed:
+                        break
+            if placed is None:
+                continue
+            x, y, img = placed
+            bbox = self.paste(img, x, y)
+            h0, w0 = d.image.shape[:2]
+            tick_mid = 0.5 * (d.tick_band[0] + d.tick_band[1])
+            t0 = rotate_points([[d.x0, tick_mid]], rot, w0, h0)[0] + [x, y]
+            self.scale = {
+                "bbox": bbox, "design": design, "rotation": rot, "px_per_cm": self.ppc,
+                "tick0": [round(float(t0[0]), 3), round(float(t0[1]), 3)],
+                "axis": rotate_vector((1.0, 0.0), rot),
+                "digits": _place_digits(d.digits, rot, w0, h0, x, y),
+            }
+            return
+
+    def add_colour_chart(self) -> None:
+        rng = self.rng
+        d = render_colour_chart(rng, self.ppc)
+        rot = int(rng.choice(ROTATIONS, p=_ROT_P))
+        for mode in ("edge", "free", "edge"):
+            placed = self._place_drawing(d, rot, mode)
+            if placed:
+                x, y, img = placed
+                h0, w0 = d.image.shape[:2]
+                self.paste(img, x, y, "colour_chart", _place_digits(d.digits, rot, w0, h0, x, y), rot)
+                return
+
+    # ----------------------------------------------------------------- labels & co
+    def add_clutter(self) -> None:
+        rng, ppc, L = self.rng, self.ppc, self.layout
+        x0, y0, x1, y1 = L.paper
+        pw, ph = x1 - x0, y1 - y0
+        lower = (x0, y0 + int(ph * 0.55), x1, y1)
+        anywhere = (x0, y0, x1, y1)
+        m = int(0.3 * ppc)
+        inner = (x0 + m, y0 + m, x1 - m, y1 - m)
+        # main label(s), mostly lower right
+        for k in range(int(rng.integers(1, 3))):
+            lw, lh = rng.uniform(8, 14), rng.uniform(4, 9)
+            patch = clutter.render_label(rng, ppc, lw, lh)
+            h, w = patch.shape[:2]
+            region = (x0 + pw // 3, lower[1], x1 - m, y1 - m) if k == 0 and rng.random() < 0.7 else inner
+            pos = L.find(rng, w, h, region) or L.find(rng, w, h, inner)
+            if pos:
+                self.paste(patch, *pos, kind="label")
+        if rng.random() < 0.5:  # determination slip
+            patch = clutter.render_label(rng, ppc, rng.uniform(6, 10), rng.uniform(1.6, 2.8), slip=True)
+            pos = L.find(rng, patch.shape[1], patch.shape[0], lower) or L.find(rng, patch.shape[1], patch.shape[0], inner)
+            if pos:
+                self.paste(patch, *pos, kind="label")
+        if rng.random() < 0.9:
+            patch = rotate_image(clutter.render_barcode(rng, ppc), 90 if rng.random() < 0.1 else 0)
+            h, w = patch.shape[:2]
+            region = lower if rng.random() < 0.6 else (x0 + m, y0 + m, x1 - m, y0 + int(ph * 0.2))
+            pos = L.find(rng, w, h, region) or L.find(rng, w, h, inner)
+            if pos:
+                self.paste(patch, *pos, kind="barcode")
+        if rng.random() < 0.25:
+            patch = clutter.render_envelope(rng, ppc, rng.uniform(5, 10), rng.uniform(4, 8))
+            pos = L.find(rng, patch.shape[1], patch.shape[0], lower) or L.find(rng, patch.shape[1], patch.shape[0], inner)
+            if pos:
+                self.paste(patch, *pos, kind="envelope")
+        if rng.random() < 0.35:
+            rgb, a = clutter.render_stamp(rng, ppc)
+            pos = L.find(rng, a.shape[1], a.shape[0], inner)
+            if pos:
+                self.blend(pos[0], pos[1], rgb, a)
+                h, w = a.shape
+                self.labels[pos[1]:pos[1] + h, pos[0]:pos[0] + w] = 255
+                L.rects.append((pos[0], pos[1], pos[0] + w, pos[1] + h))
+                self.distractors.append({"kind": "stamp", "bbox": [float(pos[0]), float(pos[1]),
+                                                                    float(pos[0] + w), float(pos[1] + h)],
+                                         "rotation": 0, "digits": []})
+
+    # ----------------------------------------------------------------- organs
+    def try_place(self, od: Optional[organs.OrganDrawing], max_overlap: float = 0.3,
+                  keep_frac: float = 0.5) -> bool:
+        if od is None or len(self.organs) >= MAX_ORGANS:
+            return False
+        H, W = self.labels.shape
+        h, w = od.mask.shape
+        if od.x < 0 or od.y < 0 or od.x + w > W or od.y + h > H:
+            return False
+        sub = self.labels[od.y:od.y + h, od.x:od.x + w]
+        covered = sub[od.mask]
+        n_new = covered.size
+        if n_new == 0:
+            return False
+        cnt = np.bincount(covered, minlength=256)
+        if cnt[255] > 0 or n_new - cnt[0] > max_overlap * n_new:
+            return False
+        hit = np.nonzero(cnt[1:255])[0] + 1
+        for k in hit:
+            i = k - 1
+            if self.visible[i] - cnt[k] < keep_frac * self.original[i]:
+                return False
+        for k in hit:
+            self.visible[k - 1] -= int(cnt[k])
+        new_id = len(self.organs) + 1
+        sub[od.mask] = new_id
+        dst = self.img[od.y:od.y + h, od.x:od.x + w]
+        dst[od.mask] = od.rgb[od.mask]
+        self.organs.append(od)
+        self.visible.append(n_new)
+        self.original.append(n_new)
+        return True
+
+    def free_point(self, margin_cm: float = 1.0) -> np.ndarray:
+        x0, y0, x1, y1 = self.paper_cm
+        for _ in range(30):
+            p = np.array([self.rng.uniform(x0 + margin_cm, x1 - margin_cm),
+                          self.rng.uniform(y0 + margin_cm, y1 - margin_cm)])
+            px = (p * self.ppc).astype(int)
+            if self.labels[px[1], px[0]] == 0:
+                return p
+        return p
+
+    def _clip_path(self, path: np.ndarray, width_cm: float) -> np.ndarray:
+        """Cut a centreline (cm) where it leaves free paper (with a margin of its width)."""
+        H, W = self.labels.shape
+        r = width_cm * self.ppc + 2
+        for i, p in enumerate(path):
+            ok = True
+            for dx, dy in ((0, 0), (r, 0), (-r, 0), (0, r), (0, -r)):
+                x, y = int(p[0] * self.ppc + dx), int(p[1] * self.ppc + dy)
+                if not (0 <= x < W and 0 <= y < H) or self.labels[y, x] == 255:
+                    ok = False
+                    break
+            if not ok:
+                return path[:i]
+        return path
+
+    def add_plant(self, budget: int) -> None:
+        rng, ppc = self.rng, self.ppc
+        x0, y0, x1, y1 = self.paper_cm
+        if rng.random() < 0.7:  # rooted plant / branch rising from the lower part
+            base = np.array([rng.uniform(x0 + 3, x1 - 3), rng.uniform(y1 - 10, y1 - 2)])
+            heading = -np.pi / 2 + rng.normal(0, 0.35)
+        else:                   # a cut branch lying anywhere
+            base = self.free_point(3.0)
+            heading = rng.uniform(0, 2 * np.pi)
+        length = rng.uniform(8, 0.85 * (y1 - y0))
+        wcm = rng.uniform(0.08, 0.45)
+        path = self._clip_path(organs.stem_path(rng, base, heading, length, rng.uniform(0.03, 0.25)), wcm)
+        if len(path) < 6:
+            return
+        branches = []
+        for _ in range(int(rng.integers(0, 3)) if rng.random() < 0.5 else 0):
+            k = int(rng.integers(len(path) // 4, max(len(path) // 4 + 1, len(path) - 3)))
+            hd = np.arctan2(*(path[k + 1] - path[k])[::-1]) + rng.choice([-1, 1]) * rng.uniform(0.4, 1.0)
+            b = self._clip_path(organs.stem_path(rng, path[k], hd, rng.uniform(3, 10), 0.15), wcm * 0.6)
+            if len(b) >= 4:
+                branches.append(b)
+        stem = organs.make_stem(rng, ppc, path, wcm, branches)
+        if not self.try_place(stem, max_overlap=0.05):
+            return
+        self.stem_paths.append(path)
+        for b in branches:
+            self.stem_paths.append(b)
+        budget -= 1
+        if rng.random() < 0.35 and budget > 0 and heading < 0:
+            root = organs.make_root(rng, ppc, path[0], heading + np.pi + rng.normal(0, 0.3),
+                                    rng.uniform(3, 10))
+            if self.try_place(root, max_overlap=0.15):
+                budget -= 1
+        # leaves along the stem and branches, alternating sides
+        leaf_len = rng.uniform(2.0, 12.0)
+        leaf_shape = str(rng.choice(["ovate", "lanceolate", "obovate", "lobed", "cordate", "compound",
+                                     "palmate", "mixed", "ovate", "lanceolate"]))
+        tips = [path] + branches
+        n_tip_organs = len(tips) if rng.random() < 0.8 else 0
+        n_leaves = max(1, budget - n_tip_organs - int(rng.integers(0, 3)))
+        nodes = []
+        for tp in tips:
+            share = max(2, int(round(n_leaves * len(tp) / sum(len(t) for t in tips))) + 1)
+            idx = np.linspace(2, len(tp) - 2, share).astype(int)
+            nodes += [(tp, int(i)) for i in idx]
+        order = rng.permutation(len(nodes))
+        side = 1
+        for j in order:
+            tp, i = nodes[j]
+            if budget <= n_tip_organs or n_leaves <= 0:
+                break
+            d = tp[min(i + 1, len(tp) - 1)] - tp[i - 1]
+            hd = np.arctan2(d[1], d[0])
+            side = -side
+            shape = None if leaf_shape == "mixed" else leaf_shape
+            for _try in range(3):
+                a = hd + side * rng.uniform(0.35, 1.1)
+                ln = leaf_len * rng.uniform(0.5, 1.15) * (0.8 ** _try)
+                lf = organs.make_leaf(rng, ppc, tp[i] * ppc, a, max(1.5, ln), shape)
+                if self.try_place(lf):
+                    budget -= 1
+                    n_leaves -= 1
+                    break
+                side = -side
+        # flowers / fruits at tips and nodes
+        r = rng.random() if n_tip_organs else 1.0
+        for tp in tips:
+            if budget <= 0:
+                break
+            tip = tp[-1] * ppc
+            if r < 0.45:
+                if self.try_place(organs.make_flower(rng, ppc, tip)):
+                    budget -= 1
+            elif r < 0.8:
+                if self.try_place(organs.make_fruit(rng, ppc, tip)):
+                    budget -= 1
+        for _ in range(int(rng.integers(0, 4))):
+            if budget <= 0:
+                break
+            tp = tips[int(rng.integers(0, len(tips)))]
+            p = tp[int(rng.integers(1, len(tp)))] * ppc + rng.normal(0, 0.4 * ppc, 2)
+            mk = organs.make_flower if rng.random() < 0.5 else organs.make_fruit
+            if self.try_place(mk(rng, ppc, p)):
+                budget -= 1
+
+    def add_loose(self, n: int) -> None:
+        rng, ppc = self.rng, self.ppc
+        for _ in range(n):
+            if len(self.organs) >= MAX_ORGANS:
+                return
+            cls = str(rng.choice(["leaf", "fruit", "seed", "flower", "root", "stem"],
+                                 p=[0.3, 0.2, 0.2, 0.12, 0.1, 0.08]))
+            if cls == "seed" and sum(o.cls == "seed" for o in self.organs) >= 6:
+                cls = "leaf"
+            for _try in range(4):
+                p = self.free_point(2.0)
+                if cls == "leaf":
+                    od = organs.make_leaf(rng, ppc, p * ppc, rng.uniform(0, 2 * np.pi))
+                elif cls == "fruit":
+                    od = organs.make_fruit(rng, ppc, p * ppc)
+                elif cls == "flower":
+                    od = organs.make_flower(rng, ppc, p * ppc)
+                elif cls == "root":
+                    od = organs.make_root(rng, ppc, p, rng.uniform(0, 2 * np.pi))
+                elif cls == "stem":
+                    wcm = rng.uniform(0.06, 0.3)
+                    path = self._clip_path(organs.stem_path(rng, p, rng.uniform(0, 2 * np.pi),
+                                                            rng.uniform(3, 15), 0.2), wcm)
+                    od = organs.make_stem(rng, ppc, path, wcm) if len(path) >= 4 else None
+                    if od is not None and self.try_place(od, 0.1):
+                        self.stem_paths.append(path)
+                        break
+                    continue
+                else:  # a small cluster of seeds
+                    k = int(rng.integers(1, 6))
+                    size = rng.uniform(0.3, 1.0)
+                    placed = 0
+                    for _s in range(k):
+                        q = p + rng.normal(0, 0.8, 2) * size * 1.5
+                        if self.try_place(organs.make_seed(rng, ppc, q * ppc, size * rng.uniform(0.85, 1.15)),
+                                          max_overlap=0.05, keep_frac=0.8):
+                            placed += 1
+                    if placed:
+                        break
+                    continue
+                if self.try_place(od):
+                    break
+
+    def add_tape(self) -> None:
+        rng, ppc = self.rng, self.ppc
+        for path in self.stem_paths:
+            for _ in range(int(rng.integers(0, 4)) if rng.random() < 0.6 else 0):
+                i = int(rng.integers(1, len(path) - 1))
+                d = path[i + 1] - path[i - 1]
+                a = np.arctan2(d[1], d[0]) + np.pi / 2 + rng.normal(0, 0.25)
+                x, y, rgb, alpha = clutter.tape_strip(rng, ppc, path[i] * ppc, a)
+                h, w = alpha.shape
+                H, W = self.labels.shape
+                if x < 0 or y < 0 or x + w > W or y + h > H:
+                    continue
+                if (self.labels[y:y + h, x:x + w][alpha > 0.01] == 255).any():
+                    continue
+                self.blend(x, y, rgb, alpha)
+
+    # ----------------------------------------------------------------- finishing
+    def finish(self) -> np.ndarray:
+        rng = self.rng
+        img = self.img
+        # mild global colour/gamma cast through a LUT (cheap at any size)
+        lut = np.empty((256, 1, 3), np.uint8)
+        x = np.arange(256) / 255.0
+        g0, gain0 = rng.uniform(0.94, 1.06), rng.uniform(0.97, 1.02)
+        for c in range(3):
+            g = g0 * rng.uniform(0.985, 1.015)
+            gain = gain0 * rng.uniform(0.992, 1.008)
+            lut[:, 0, c] = np.clip((x ** g) * gain * 255 + 0.5, 0, 255).astype(np.uint8)
+        cv2.LUT(img, lut, dst=img)
+        sigma = rng.uniform(0.3, 0.9)
+        if rng.random() < 0.8:
+            cv2.GaussianBlur(img, (0, 0), sigma, dst=img)
+        return img
+
+    def ground_truth(self) -> list[dict]:
+        out = []
+        remap = {}
+        for i, od in enumerate(self.organs):
+            k = i + 1
+            h, w = od.mask.shape
+            sub = self.labels[od.y:od.y + h, od.x:od.x + w]
+            m = (sub == k).astype(np.uint8)
+            area = int(m.sum())
+            if area == 0:
+                continue
+            cs, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            cs = sorted(cs, key=lambda c: (cv2.contourArea(c), len(c)), reverse=True)
+            polys = [(c.reshape(-1, 2) + [od.x, od.y]).tolist() for c in cs]
+            ys, xs = np.nonzero(m)
+            bbox = [float(od.x + xs.min()), float(od.y + ys.min()), float(od.x + xs.max() + 1),
+                    float(od.y + ys.max() + 1)]
+            remap[k] = len(out) + 1
+            out.append({"class": od.cls, "class_id": ORGAN_CLASSES.index(od.cls),
+                        "polygon": polys[0], "polygons": polys, "bbox": bbox, "area_px": area})
+        # keep the label map consistent with the (possibly re-numbered) organ list
+        if any(k != v for k, v in remap.items()) or len(remap) != len(self.organs):
+            lut = np.zeros(256, np.uint8)
+            lut[255] = 255
+            for k, v in remap.items():
+                lut[k] = v
+            self.labels = lut[self.labels]
+        return out
+
+
+@dataclass
+class SheetSample:
+    image: np.ndarray      # H×W×3 uint8 RGB
+    gt: dict
+    labels: np.ndarray     # H×W uint8: 0 paper, k organ k-1, 255 non-plant
+
+
+def generate_sheet_sample(rng: np.random.Generator, px_per_cm_range=(15.0, 150.0),
+                          seed: Any = None) -> SheetSample:
+    ppc = float(rng.uniform(*px_per_cm_range))
+    s = _Sheet(rng, ppc)
+    if rng.random() < 0.95:
+        s.add_ruler()
+    if rng.random() < 0.35:
+        s.add_colour_chart()
+    s.add_clutter()
+    target = int(rng.integers(3, MAX_ORGANS + 1))
+    n_plants = int(rng.choice([1, 1, 1, 2, 2, 3])) if rng.random() < 0.9 else 0
+    n_loose = int(rng.integers(0, 5)) if n_plants else target
+    for k in range(n_plants):
+        left = target - n_loose - len(s.organs)
+        s.add_plant(max(2, left // (n_plants - k)))
+    for _ in range(3):
+        if len(s.organs) >= target:
+            break
+        s.add_loose(target - len(s.organs))
+    s.add_tape()
+    image = s.finish()
+    organs_gt = s.ground_truth()
+    gt = {
+        "width": int(s.layout.W), "height": int(s.layout.H), "px_per_cm": round(ppc, 6),
+        "seed": seed, "paper_bbox": [float(v) for v in s.layout.paper],
+        "organs": organs_gt, "scale": s.scale, "distractors": s.distractors,
+    }
+    return SheetSample(image, gt, s.labels)
+
+
+def generate_sheet(rng: np.random.Generator, px_per_cm_range=(15.0, 150.0),
+                   seed: Any = None) -> tuple[np.ndarray, dict]:
+    """Draw one synthetic sheet. Returns (RGB uint8 image, GT dict); see GT_FORMAT."""
+    s = generate_sheet_sample(rng, px_per_cm_range, seed)
+    return s.image, s.gt

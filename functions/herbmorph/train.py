@@ -1,0 +1,112 @@
+"""Train the shipped models on synthetic sheets: a YOLO11n-seg organ model and a YOLO11n scale
+detector, from scratch (no hub is reachable), on the CPU, time-boxed so the whole run is
+reproducible by one command (scripts/train.sh) on a 2-core machine.
+
+Real deployments bring their own weights (e.g. the paper's YOLO11x-seg at 1064 px) through
+HERBMORPH_SEGMENT_WEIGHTS / HERBMORPH_SCALE_WEIGHTS instead.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .config import REPO_DIR
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    data_dir: Path = REPO_DIR / "data" / "train"
+    models_dir: Path = REPO_DIR / "models"
+    n_train: int = 160
+    n_val: int = 32
+    seed: int = 1
+    val_seed: int = 2
+    # Training sheets are downscaled to max_side anyway, so low px/cm renders look the same
+    # after the downscale and cost far less to draw.
+    px_per_cm_range: tuple[float, float] = (15.0, 40.0)
+    max_side: int = 1024
+    segment_imgsz: int = 512
+    scale_imgsz: int = 512
+    hours_segment: float = 0.62
+    hours_scale: float = 0.5
+    epochs: int = 300  # an upper bound; the time box ends training first
+    batch: int = 8
+    workers: int = 1
+
+
+def build_datasets(plan: TrainPlan) -> dict[str, Path]:
+    from .synth.dataset import export_yolo, generate_dataset
+
+    splits = {}
+    for split, n, seed in (("train", plan.n_train, plan.seed), ("val", plan.n_val, plan.val_seed)):
+        out = plan.data_dir / "sheets" / split
+        if not (out / "gt").is_dir() or len(list((out / "gt").glob("*.json"))) < n:
+            generate_dataset(out, n=n, seed=seed, px_per_cm_range=plan.px_per_cm_range)
+        splits[split] = out
+    return export_yolo(splits, plan.data_dir / "yolo", max_side=plan.max_side)
+
+
+def train_one(task: str, data_yaml: Path, plan: TrainPlan, hours: float, imgsz: int) -> dict:
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    from ultralytics import YOLO
+
+    arch = "yolo11n-seg.yaml" if task == "segment" else "yolo11n.yaml"
+    model = YOLO(arch)  # built from the architecture file: random init, nothing downloaded
+    project = plan.data_dir / "runs"
+    model.train(
+        data=str(data_yaml), imgsz=imgsz, epochs=plan.epochs, time=hours, batch=plan.batch,
+        device="cpu", workers=plan.workers, project=str(project), name=task, exist_ok=True,
+        seed=plan.seed, deterministic=True, plots=False, amp=False, pretrained=False,
+        patience=1000, verbose=False, cache="ram",
+        # Sheets are photographed upright-ish; rulers can be vertical or upside down.
+        degrees=0.0, fliplr=0.5, flipud=0.0 if task == "segment" else 0.5, mosaic=1.0,
+    )
+    run = project / task
+    best = run / "weights" / "best.pt"
+    if not best.exists():
+        best = run / "weights" / "last.pt"
+    dest = plan.models_dir / f"{task}.pt"
+    plan.models_dir.mkdir(parents=True, exist_ok=True)
+    strip_and_copy(best, dest)
+    metrics = {}
+    results_csv = run / "results.csv"
+    if results_csv.exists():
+        import csv
+
+        rows = list(csv.DictReader(results_csv.open()))
+        if rows:
+            metrics = {k.strip(): float(v) for k, v in rows[-1].items() if k.strip() and _is_float(v)}
+    return {"task": task, "arch": arch, "imgsz": imgsz, "hours": hours, "epochs_done": int(metrics.get("epoch", 0)),
+            "final_metrics": metrics, "weights": str(dest.relative_to(REPO_DIR))}
+
+
+def _is_float(v) -> bool:
+    try:
+        float(v)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def strip_and_copy(src: Path, dest: Path) -> None:
+    """Drop the optimizer state so the shipped file stays a few MB."""
+    from ultralytics.utils.torch_utils import strip_optimizer
+
+    tmp = dest.with_suffix(".tmp.pt")
+    shutil.copyfile(src, tmp)
+    strip_optimizer(str(tmp))
+    os.replace(tmp, dest)
+
+
+def run(plan: TrainPlan, tasks: tuple[str, ...] = ("segment", "scale")) -> dict:
+    yamls = build_datasets(plan)
+    card = {"plan": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(plan).items()}, "models": {}}
+    for task in tasks:
+        hours = plan.hours_segment if task == "segment" else plan.hours_scale
+        imgsz = plan.segment_imgsz if task == "segment" else plan.scale_imgsz
+        card["models"][task] = train_one(task, yamls[task], plan, hours, imgsz)
+    (plan.models_dir / "training.json").write_text(json.dumps(card, indent=2) + "\n")
+    return card

@@ -1,0 +1,54 @@
+"""The paper's OCR spacing method and our robust extension, on crafted digit lists."""
+from herbmorph.results import Digit
+from herbmorph.scale.ocr import fit_digit_rows, fit_row, paper_px_per_unit
+
+
+def D(value, x, conf=90.0, y=10.0):
+    return Digit(value=value, conf=conf, x=x, y=y)
+
+
+def test_paper_averages_consecutive_steps():
+    est = paper_px_per_unit([D(1, 100), D(2, 150), D(3, 202), D(5, 300)])
+    assert est.method == "ocr-consecutive"
+    assert abs(est.px_per_unit - (50 + 52) / 2) < 1e-9
+
+
+def test_paper_drops_low_confidence_and_values_past_ten():
+    est = paper_px_per_unit([D(1, 100), D(2, 150), D(3, 999, conf=60), D(12, 5)])
+    assert est.px_per_unit == 50
+    assert {d.value for d in est.digits} == {1, 2}
+
+
+def test_paper_falls_back_to_closest_pair():
+    est = paper_px_per_unit([D(2, 100), D(4, 200), D(9, 460)])
+    assert est.method == "ocr-pair"
+    assert est.px_per_unit == 50  # values 2 and 4: the closest pair
+
+
+def test_paper_needs_two_digits():
+    assert paper_px_per_unit([D(3, 10)]) is None
+    assert paper_px_per_unit([D(3, 10, conf=75.0), D(4, 60, conf=75.0)]) is None  # strictly above 75
+
+
+def test_robust_fit_handles_numbers_past_ten_and_a_misread():
+    digits = [D(v, 20 + 40 * v) for v in range(8, 16)] + [D(91, 380)]  # "9 10" glued into 91
+    est = fit_row(digits)
+    assert abs(est.px_per_unit - 40) < 1e-6
+    assert 91 not in {d.value for d in est.digits}
+
+
+def test_robust_fit_refuses_fewer_than_three_agreeing_values():
+    assert fit_row([D(1, 10), D(2, 50)]) is None
+    assert fit_row([D(1, 10), D(2, 50), D(7, 900)]) is None
+
+
+def test_decreasing_numbers_do_not_fit():
+    """Upside-down reading order (values falling along x) is not a ruler in the upright frame."""
+    assert fit_row([D(5, 10), D(4, 50), D(3, 90), D(2, 130)]) is None
+
+
+def test_dual_ruler_rows_are_fitted_apart():
+    cm = [D(v, 10 + 40 * v, y=20) for v in range(0, 10)]
+    inch = [D(v, 10 + 101.6 * v, y=80) for v in range(0, 4)]
+    fits = fit_digit_rows(cm + inch, row_tol=15)
+    assert [round(f.px_per_unit, 1) for f in fits] == [40.0, 101.6]

@@ -1,0 +1,264 @@
+"""Tests for the synthetic sheet generator (herbmorph.synth). Fast: low px/cm, few sheets."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from herbmorph.results import ORGAN_CLASSES
+from herbmorph.synth import (RULER_DESIGNS, export_yolo, generate_dataset, generate_sheet,
+                             generate_sheet_sample, render_colour_chart, render_ruler)
+from herbmorph.synth.rulers import CM_PER_INCH
+from herbmorph.synth.sheet import rotate_image, rotate_points
+
+
+def _period_and_phase(profile: np.ndarray, lo: int, hi: int, period_guess: float,
+                      rel: float = 0.02, steps: int = 801) -> tuple[float, float]:
+    """Best period near ``period_guess`` (single-frequency DFT scan) and the matching phase.
+
+    ``profile[i]`` is the value of pixel column i, whose centre is the continuous x = i + 0.5.
+    """
+    p = profile[lo:hi] - np.median(profile[lo:hi])
+    x = np.arange(lo, hi) + 0.5
+    best = (-1.0, period_guess, 0j)
+    for per in np.linspace(period_guess * (1 - rel), period_guess * (1 + rel), steps):
+        z = (p * np.exp(-2j * np.pi * x / per)).sum()
+        if abs(z) > best[0]:
+            best = (abs(z), per, z)
+    per = best[1]
+    phase = (-np.angle(best[2]) / (2 * np.pi)) * per
+    return per, phase % per
+
+
+def _ink(img: np.ndarray) -> np.ndarray:
+    g = img.astype(np.float64).mean(axis=2)
+    return 255.0 - g if np.median(g) > 127 else g  # ticks are dark on light or light on dark
+
+
+def _phase_err(phase: float, x0: float, per: float) -> float:
+    return abs(((phase - x0 % per) + per / 2) % per - per / 2)
+
+
+# --------------------------------------------------------------------------- rulers
+@pytest.mark.parametrize("design", RULER_DESIGNS)
+@pytest.mark.parametrize("ppc", [15.0, 47.3])
+def test_ruler_digits_sit_on_their_ticks(design, ppc):
+    r = render_ruler(np.random.default_rng(3), ppc, design)
+    H, W = r.image.shape[:2]
+    assert r.image.dtype == np.uint8 and r.image.ndim == 3 and r.image.shape[2] == 3
+    assert W > H  # horizontal
+    assert 1.5 * ppc - 1 <= H <= 3.6 * ppc or H < 60  # 1.5–3.5 cm wide (low res may grow)
+    cm = [d for d in r.digits if d["unit"] == "cm"]
+    inch = [d for d in r.digits if d["unit"] == "inch"]
+    assert cm, "every ruler is numbered in cm"
+    for d in r.digits:
+        x1, y1, x2, y2 = d["bbox"]
+        assert x1 < d["cx"] < x2 and y1 < d["cy"] < y2
+        assert (x1 + x2) / 2 == pytest.approx(d["cx"], abs=1e-6)  # centred on the tick
+        assert 0 <= x1 and x2 <= W and 0 <= y1 and y2 <= H
+        assert d["text"] == str(d["value"])
+    for d in cm:
+        assert d["cx"] == pytest.approx(r.x0 + d["value"] * ppc, abs=1e-6)
+    for d in inch:
+        assert d["cx"] == pytest.approx(r.inch_x0 + d["value"] * ppc * CM_PER_INCH, abs=1e-6)
+    values = [d["value"] for d in cm]
+    assert values == sorted(values) and values == list(range(values[0], values[-1] + 1))
+    if design == "cm-15":
+        assert values[0] == 1 and values[-1] == 15
+    elif design == "cm-30":
+        assert values[0] == 0 and values[-1] == 30
+    else:
+        assert values[0] == 0 and 10 <= values[-1] <= 15
+    if design == "dual":
+        assert [d["value"] for d in inch] in ([0, 1, 2, 3, 4], [0, 1, 2, 3, 4, 5, 6])
+    else:
+        assert not inch
+    h = cm[0]["bbox"][3] - cm[0]["bbox"][1]
+    assert 0.25 * ppc <= h <= 0.62 * ppc or (ppc < 25 and 3 <= h <= 9)
+
+
+@pytest.mark.parametrize("design", RULER_DESIGNS)
+@pytest.mark.parametrize("ppc", [15.0, 37.3, 83.9])
+def test_ruler_tick_lattice_matches_px_per_cm(design, ppc):
+    r = render_ruler(np.random.default_rng(11), ppc, design)
+    y0, y1 = r.tick_band
+    band = r.image[int(np.ceil(y0)):max(int(np.floor(y1)), int(np.ceil(y0)) + 1)]
+    prof = _ink(band).mean(axis=0)
+    n_cm = max(d["value"] for d in r.digits if d["unit"] == "cm")
+    lo, hi = int(r.x0) - 2, int(r.x0 + n_cm * ppc) + 3
+    per, phase = _period_and_phase(prof, lo, hi, ppc / 10)
+    assert per * 10 == pytest.approx(ppc, rel=2e-3)
+    assert _phase_err(phase, r.x0, per) < 0.1 * per
+    if design == "dual":
+        y0, y1 = r.inch_band
+        band = r.image[int(np.ceil(y0)):int(np.floor(y1)) + 1]
+        prof = _ink(band).mean(axis=0)
+        div = r.extra["inch_div"]
+        lo, hi = int(r.inch_x0) - 2, int(r.inch_x0 + ppc * CM_PER_INCH * 4) + 3
+        per, _ = _period_and_phase(prof, lo, hi, ppc * CM_PER_INCH / div)
+        assert per * div / CM_PER_INCH == pytest.approx(ppc, rel=3e-3)
+
+
+def test_colour_chart_is_numbered_by_patch():
+    for seed in range(3):
+        c = render_colour_chart(np.random.default_rng(seed), 30.0)
+        assert 8 <= len(c.digits) <= 15
+        assert [d["value"] for d in c.digits] == list(range(1, len(c.digits) + 1))
+        assert all(d["unit"] == "patch" for d in c.digits)
+        pitch = np.diff([d["cx"] for d in c.digits])
+        assert np.all(pitch >= 1.3 * 30.0 - 1e-6)
+
+
+def test_rotation_helpers_agree():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (7, 12, 3), dtype=np.uint8)
+    pts = rng.uniform(0, 1, (50, 2)) * [12, 7]
+    for rot in (0, 90, 180, 270):
+        r = rotate_image(img, rot)
+        q = rotate_points(pts, rot, 12, 7)
+        for p, qq in zip(pts, q):
+            a = img[int(p[1]), int(p[0])]
+            b = r[int(qq[1]), int(qq[0])]
+            assert (a == b).all()
+
+
+# --------------------------------------------------------------------------- sheets
+LOW = (15.0, 24.0)
+
+
+def test_sheet_is_deterministic():
+    a_img, a_gt = generate_sheet(np.random.default_rng([5, 1]), LOW)
+    b_img, b_gt = generate_sheet(np.random.default_rng([5, 1]), LOW)
+    assert np.array_equal(a_img, b_img)
+    assert json.dumps(a_gt, sort_keys=True) == json.dumps(b_gt, sort_keys=True)
+    c_img, _ = generate_sheet(np.random.default_rng([5, 2]), LOW)
+    assert a_img.shape != c_img.shape or not np.array_equal(a_img, c_img)
+
+
+@pytest.mark.parametrize("i", range(6))
+def test_sheet_ground_truth_is_exact(i):
+    s = generate_sheet_sample(np.random.default_rng([77, i]), LOW, seed=[77, i])
+    img, gt, labels = s.image, s.gt, s.labels
+    json.dumps(gt)
+    H, W = img.shape[:2]
+    assert (gt["width"], gt["height"]) == (W, H) and labels.shape == (H, W)
+    ppc = gt["px_per_cm"]
+    assert LOW[0] <= ppc <= LOW[1]
+    w_cm, h_cm = sorted([(gt["paper_bbox"][2] - gt["paper_bbox"][0]) / ppc,
+                         (gt["paper_bbox"][3] - gt["paper_bbox"][1]) / ppc])
+    assert 25.9 <= w_cm <= 30.1 and 37.9 <= h_cm <= 44.1
+    assert 1 <= len(gt["organs"]) <= 25
+    for k, o in enumerate(gt["organs"], start=1):
+        assert o["class"] in ORGAN_CLASSES and ORGAN_CLASSES.index(o["class"]) == o["class_id"]
+        m = labels == k
+        assert o["area_px"] == int(m.sum()) > 0
+        ys, xs = np.nonzero(m)
+        assert o["bbox"] == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+        poly = np.asarray(o["polygon"])
+        assert poly.ndim == 2 and poly.shape[1] == 2 and len(poly) >= 1
+        assert m[poly[:, 1], poly[:, 0]].all()  # contour vertices are mask pixels
+    sc = gt["scale"]
+    if sc is not None:
+        assert sc["design"] in RULER_DESIGNS and sc["rotation"] in (0, 90, 180, 270)
+        x1, y1, x2, y2 = sc["bbox"]
+        assert 0 <= x1 < x2 <= W and 0 <= y1 < y2 <= H
+        assert sc["digits"]
+        for d in sc["digits"]:
+            assert x1 <= d["cx"] <= x2 and y1 <= d["cy"] <= y2
+            b = d["bbox"]
+            assert x1 - 1e-6 <= b[0] <= d["cx"] <= b[2] <= x2 + 1e-6
+            assert y1 - 1e-6 <= b[1] <= d["cy"] <= b[3] <= y2 + 1e-6
+        # no organ pixel inside the ruler box
+        assert not (labels[int(y1):int(np.ceil(y2)), int(x1):int(np.ceil(x2))] % 255).any()
+    for d in gt["distractors"]:
+        x1, y1, x2, y2 = d["bbox"]
+        for g in d["digits"]:
+            assert x1 <= g["cx"] <= x2 and y1 <= g["cy"] <= y2
+
+
+def test_sheet_ruler_lattice_survives_placement():
+    """End to end: the tick period read back from the sheet matches px_per_cm, any rotation."""
+    seen = set()
+    for i in range(40):
+        s = generate_sheet_sample(np.random.default_rng([123, i]), (30.0, 45.0))
+        sc = s.gt["scale"]
+        if sc is None or sc["rotation"] in seen:
+            continue
+        seen.add(sc["rotation"])
+        ppc = s.gt["px_per_cm"]
+        x1, y1, x2, y2 = [int(round(v)) for v in sc["bbox"]]
+        crop = s.image[y1:y2, x1:x2]
+        tx, ty = sc["tick0"][0] - x1, sc["tick0"][1] - y1
+        dx, dy = sc["axis"]
+        half = max(1, int(0.04 * ppc))
+        if dx != 0:   # horizontal ruler: tick band is a few rows around ty
+            band = crop[int(ty) - half:int(ty) + half + 1]
+            prof, x0 = _ink(band).mean(axis=0), tx
+            if dx < 0:
+                prof, x0 = prof[::-1], crop.shape[1] - tx
+        else:
+            band = crop[:, int(tx) - half:int(tx) + half + 1]
+            prof, x0 = _ink(band).mean(axis=1), ty
+            if dy < 0:
+                prof, x0 = prof[::-1], crop.shape[0] - ty
+        n_cm = max(d["value"] for d in sc["digits"] if d["unit"] == "cm")
+        per, phase = _period_and_phase(prof, int(x0) - 1, int(x0 + n_cm * ppc) + 1, ppc / 10)
+        assert per * 10 == pytest.approx(ppc, rel=3e-3), sc
+        assert _phase_err(phase, x0, per) < 0.12 * per, sc
+        if len(seen) == 4:
+            break
+    assert len(seen) >= 3
+
+
+# --------------------------------------------------------------------------- dataset + export
+def test_generate_dataset_and_export_yolo(tmp_path):
+    d = tmp_path / "train"
+    paths = generate_dataset(d, 3, seed=9, px_per_cm_range=LOW, workers=1, progress=False)
+    assert [p.name for p in paths] == [f"sheet-9-{i:05d}.jpg" for i in range(3)]
+    for p in paths:
+        gt = json.loads((d / "gt" / f"{p.stem}.json").read_text())
+        assert gt["seed"] == [9, int(p.stem[-5:])]
+    again = tmp_path / "again"
+    generate_dataset(again, 1, seed=9, px_per_cm_range=LOW, progress=False, start=2)
+    assert (again / "gt" / "sheet-9-00002.json").read_text() == (d / "gt" / "sheet-9-00002.json").read_text()
+
+    ys = export_yolo({"train": d, "val": d}, tmp_path / "yolo", max_side=640)
+    import yaml
+    seg = yaml.safe_load(ys["segment"].read_text())
+    sc = yaml.safe_load(ys["scale"].read_text())
+    assert seg["names"] == dict(enumerate(ORGAN_CLASSES)) and sc["names"] == {0: "scale"}
+    assert seg["train"] == "images/train" and seg["val"] == "images/val"
+    n_seg = n_scale = 0
+    for split in ("train", "val"):
+        for p in paths:
+            for root in ("segment", "scale"):
+                img = tmp_path / "yolo" / root / "images" / split / p.name
+                assert img.exists()
+            for line in (tmp_path / "yolo" / "segment" / "labels" / split / f"{p.stem}.txt").read_text().splitlines():
+                v = line.split()
+                assert int(v[0]) in range(len(ORGAN_CLASSES)) and v[0] == str(int(v[0]))
+                xy = np.array(v[1:], float)
+                assert len(xy) % 2 == 0 and len(xy) >= 6
+                assert xy.min() >= 0 and xy.max() <= 1
+                n_seg += 1
+            for line in (tmp_path / "yolo" / "scale" / "labels" / split / f"{p.stem}.txt").read_text().splitlines():
+                v = line.split()
+                assert len(v) == 5 and v[0] == "0"
+                b = np.array(v[1:], float)
+                assert (b > 0).all() and (b <= 1).all()
+                n_scale += 1
+    assert n_seg > 0
+
+
+def test_export_labels_pass_ultralytics_checks(tmp_path):
+    utils = pytest.importorskip("ultralytics.data.utils")
+    d = tmp_path / "s"
+    generate_dataset(d, 2, seed=4, px_per_cm_range=LOW, progress=False)
+    export_yolo({"train": d}, tmp_path / "y", max_side=512)
+    for root, ncls in (("segment", len(ORGAN_CLASSES)), ("scale", 1)):
+        for img in sorted((tmp_path / "y" / root / "images" / "train").glob("*.jpg")):
+            lbl = tmp_path / "y" / root / "labels" / "train" / f"{img.stem}.txt"
+            out = utils.verify_image_label((str(img), str(lbl), "", False, ncls, 0, 0, False))
+            assert out[0] is not None, out[-1]
+            assert out[8] == 0, out[-1]  # not corrupt
