@@ -25,7 +25,7 @@ class Settings:
     scale_weights: Path = field(default_factory=lambda: Path(_env("HERBMORPH_SCALE_WEIGHTS", str(DEFAULT_MODELS_DIR / "scale.pt"))))
     imgsz: int = field(default_factory=lambda: _env("HERBMORPH_IMGSZ", 1024))
     conf: float = field(default_factory=lambda: _env("HERBMORPH_CONF", 0.5))
-    scale_imgsz: int = field(default_factory=lambda: _env("HERBMORPH_SCALE_IMGSZ", 640))
+    scale_imgsz: int = field(default_factory=lambda: _env("HERBMORPH_SCALE_IMGSZ", 416))
     scale_conf: float = field(default_factory=lambda: _env("HERBMORPH_SCALE_CONF", 0.25))
     # Refuse decoded images above this many pixels (decompression bombs).
     max_pixels: int = field(default_factory=lambda: _env("HERBMORPH_MAX_PIXELS", 120_000_000))

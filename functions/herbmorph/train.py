@@ -20,8 +20,8 @@ from .config import REPO_DIR
 class TrainPlan:
     data_dir: Path = REPO_DIR / "data" / "train"
     models_dir: Path = REPO_DIR / "models"
-    n_train: int = 160
-    n_val: int = 32
+    n_train: int = 320
+    n_val: int = 40
     seed: int = 1
     val_seed: int = 2
     # Training sheets are downscaled to max_side anyway, so low px/cm renders look the same
@@ -29,9 +29,9 @@ class TrainPlan:
     px_per_cm_range: tuple[float, float] = (15.0, 40.0)
     max_side: int = 1024
     segment_imgsz: int = 512
-    scale_imgsz: int = 512
-    hours_segment: float = 0.62
-    hours_scale: float = 0.5
+    scale_imgsz: int = 416
+    hours_segment: float = 1.15
+    hours_scale: float = 1.0
     epochs: int = 300  # an upper bound; the time box ends training first
     batch: int = 8
     workers: int = 1

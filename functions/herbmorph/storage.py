@@ -1,0 +1,219 @@
+"""S3-generic object storage helpers: ``s3://`` URIs, provider credentials, reading objects.
+
+Used by the adapters that need an object other than the one they were triggered with (the OSCAR
+``scale`` and ``area`` functions read the *original* upload named in the stage document). Everything
+here speaks plain S3 through the ``minio`` client, so it works the same against MinIO, Ceph RGW or
+AWS S3. MinIO-*admin* code (webhook targets, bucket notifications) does not belong here.
+
+Credentials (:func:`provider_credentials`), first match wins:
+
+1. environment: ``MINIO_ENDPOINT``, ``MINIO_ACCESS_KEY``, ``MINIO_SECRET_KEY`` (optional
+   ``MINIO_REGION``, ``MINIO_VERIFY``/``MINIO_TLS_VERIFY``): what the embedded runtime, the batch
+   runner and people at a terminal set;
+2. OSCAR: the provider block ``storage_providers.minio.<id>`` of the function's FDL (env
+   ``FUNCTION_CONFIG``, base64 YAML, or ``/oscar/config/function_config.yaml``) gives endpoint,
+   region and verify; the keys come from that block when they are real, or else from the files
+   OSCAR mounts for the provider, ``/var/run/secrets/providers/minio.<id>/{accessKey,secretKey}``
+   (the folder can be moved with ``HERBMORPH_PROVIDER_SECRETS_DIR``, for tests).
+
+No credential is ever logged: :class:`S3Credentials` hides the secret in its ``repr``.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import posixpath
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional
+from urllib.parse import urlsplit
+
+from herbmorph.errors import HerbmorphError
+
+OSCAR_FUNCTION_CONFIG = Path("/oscar/config/function_config.yaml")
+OSCAR_PROVIDER_SECRETS = Path("/var/run/secrets/providers")
+DEFAULT_PROVIDER = "minio.default"
+# What OSCAR puts in the FDL copy instead of real keys.
+_PLACEHOLDER_KEYS = {"", "hidden"}
+
+
+class StorageError(HerbmorphError):
+    """Object storage unreachable, misconfigured or refusing us."""
+
+    kind = "storage"
+
+
+# ------------------------------------------------------------------------------------ URIs
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/some/key.jpg`` -> ``("bucket", "some/key.jpg")``.
+
+    The key is returned as written (S3 keys are opaque: ``..`` or unicode are legal there). Raises
+    ``ValueError`` for anything that is not an ``s3://`` URI with a bucket and a key.
+    """
+    uri = str(uri)
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    if not bucket or not key or "\x00" in uri:
+        raise ValueError(f"an s3:// URI needs a bucket and a key: {uri!r}")
+    return bucket, key
+
+
+def local_object_path(root: str | os.PathLike, bucket: str, key: str) -> Optional[Path]:
+    """Where ``bucket/key`` lives in a folder that mirrors a bucket (``root/bucket/key``, or
+    ``root/key`` when the folder *is* the bucket). ``None`` when neither exists or a key would
+    resolve outside ``root`` (``..``, absolute keys, symlinks out)."""
+    root = Path(root).resolve()
+    for rel in (posixpath.join(bucket, key), key):
+        candidate = (root / rel).resolve()
+        if candidate != root and root in candidate.parents and candidate.is_file():
+            return candidate
+    return None
+
+
+# ----------------------------------------------------------------------------- credentials
+
+
+@dataclass(frozen=True)
+class S3Credentials:
+    endpoint: str  # URL, e.g. http://minio-service.minio:9000
+    access_key: str
+    secret_key: str = field(repr=False)
+    region: Optional[str] = None
+    verify: bool = True
+    source: str = ""  # where they were found, for messages (never the values)
+
+
+def _truthy(value, default: bool = True) -> bool:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() not in ("0", "false", "no", "off")
+
+
+def _function_config(env: Mapping[str, str]) -> dict:
+    import yaml  # light, already a core dependency
+
+    raw = env.get("FUNCTION_CONFIG")
+    try:
+        if raw:
+            text = base64.b64decode(raw).decode("utf-8")
+        elif OSCAR_FUNCTION_CONFIG.is_file():
+            text = OSCAR_FUNCTION_CONFIG.read_text("utf-8")
+        else:
+            return {}
+        data = yaml.safe_load(text)
+    except Exception:  # noqa: BLE001 - a broken config just means "not found here"
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def function_config(env: Mapping[str, str] | None = None) -> dict:
+    """The FDL service definition OSCAR hands the function (``{}`` outside OSCAR)."""
+    return _function_config(os.environ if env is None else env)
+
+
+def provider_credentials(provider: str = DEFAULT_PROVIDER, env: Mapping[str, str] | None = None) -> S3Credentials:
+    """Credentials for ``provider`` (``minio.<id>``); see the module docstring for the order.
+
+    Raises :class:`StorageError` when nothing usable is found.
+    """
+    env = os.environ if env is None else env
+    if env.get("MINIO_ENDPOINT") and env.get("MINIO_ACCESS_KEY") and env.get("MINIO_SECRET_KEY"):
+        return S3Credentials(
+            endpoint=env["MINIO_ENDPOINT"], access_key=env["MINIO_ACCESS_KEY"],
+            secret_key=env["MINIO_SECRET_KEY"], region=env.get("MINIO_REGION") or None,
+            verify=_truthy(env.get("MINIO_VERIFY", env.get("MINIO_TLS_VERIFY"))), source="environment")
+
+    kind, _, ident = provider.partition(".")
+    ident = ident or "default"
+    block = (((_function_config(env).get("storage_providers") or {}).get(kind) or {}).get(ident)) or {}
+    endpoint = block.get("endpoint") or ""
+    access_key = str(block.get("access_key") or "")
+    secret_key = str(block.get("secret_key") or "")
+    source = "function config"
+    if access_key in _PLACEHOLDER_KEYS or secret_key in _PLACEHOLDER_KEYS:
+        secrets_dir = Path(env.get("HERBMORPH_PROVIDER_SECRETS_DIR") or OSCAR_PROVIDER_SECRETS) / f"{kind}.{ident}"
+        try:
+            access_key = (secrets_dir / "accessKey").read_text("utf-8").strip()
+            secret_key = (secrets_dir / "secretKey").read_text("utf-8").strip()
+            source = f"mounted provider secret {secrets_dir}"
+        except OSError:
+            access_key = secret_key = ""
+    endpoint = endpoint or env.get("MINIO_ENDPOINT", "")
+    if not (endpoint and access_key and secret_key):
+        raise StorageError(
+            f"no credentials for storage provider {provider!r}: set MINIO_ENDPOINT/MINIO_ACCESS_KEY/"
+            f"MINIO_SECRET_KEY, or run under OSCAR (function config + mounted provider secret)")
+    return S3Credentials(endpoint=endpoint, access_key=access_key, secret_key=secret_key,
+                         region=block.get("region") or None, verify=_truthy(block.get("verify")), source=source)
+
+
+def make_client(creds: S3Credentials):
+    """A ``minio.Minio`` client (S3 protocol: works with MinIO, Ceph RGW and AWS S3)."""
+    from minio import Minio  # lazy: only adapters that talk to storage need it
+
+    url = urlsplit(creds.endpoint if "://" in creds.endpoint else f"https://{creds.endpoint}")
+    if url.scheme not in ("http", "https") or not url.netloc:
+        raise StorageError(f"invalid storage endpoint {creds.endpoint!r}: expected http(s)://host[:port]")
+    return Minio(url.netloc, access_key=creds.access_key, secret_key=creds.secret_key,
+                 secure=url.scheme == "https", region=creds.region, cert_check=creds.verify)
+
+
+# --------------------------------------------------------------------------------- objects
+
+
+def fetch_bytes(uri: str, *, max_bytes: Optional[int] = None, client=None,
+                provider: str = DEFAULT_PROVIDER) -> bytes:
+    """Read the whole object at ``s3://bucket/key``.
+
+    Refuses objects over ``max_bytes`` before downloading them (``kind="too-large"``); a missing
+    object is ``kind="not-found"``; anything else the server or network says is ``kind="storage"``.
+    """
+    bucket, key = parse_s3_uri(uri)
+    if client is None:
+        client = make_client(provider_credentials(provider))
+    from minio.error import S3Error
+
+    response = None
+    try:
+        if max_bytes is not None:
+            size = client.stat_object(bucket, key).size
+            if size is not None and size > max_bytes:
+                raise StorageError(f"{uri} is {size:,} bytes, over the limit of {max_bytes:,}", kind="too-large")
+        response = client.get_object(bucket, key)
+        data = response.read() if max_bytes is None else response.read(max_bytes + 1)
+        if max_bytes is not None and len(data) > max_bytes:
+            raise StorageError(f"{uri} is over the limit of {max_bytes:,} bytes", kind="too-large")
+        return data
+    except S3Error as exc:
+        if exc.code in ("NoSuchKey", "NoSuchBucket", "NoSuchObject"):
+            raise StorageError(f"{uri} does not exist ({exc.code})", kind="not-found") from exc
+        raise StorageError(f"cannot read {uri}: {exc.code}: {exc.message}") from exc
+    except StorageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - network, TLS, DNS: one kind for the error document
+        raise StorageError(f"cannot read {uri}: {type(exc).__name__}: {exc}") from exc
+    finally:
+        if response is not None:
+            response.close()
+            response.release_conn()
+
+
+def remove_objects(bucket: str, keys: list[str], *, client=None, provider: str = DEFAULT_PROVIDER) -> list[str]:
+    """Delete ``keys`` from ``bucket`` (missing ones are fine); returns the keys that failed."""
+    if not keys:
+        return []
+    if client is None:
+        client = make_client(provider_credentials(provider))
+    from minio.deleteobjects import DeleteObject
+
+    errors = client.remove_objects(bucket, [DeleteObject(k) for k in keys])
+    return [e.name for e in errors]
