@@ -52,3 +52,13 @@ def test_dual_ruler_rows_are_fitted_apart():
     inch = [D(v, 10 + 101.6 * v, y=80) for v in range(0, 4)]
     fits = fit_digit_rows(cm + inch, row_tol=15)
     assert [round(f.px_per_unit, 1) for f in fits] == [40.0, 101.6]
+
+
+def test_dual_ruler_inch_row_can_never_be_read_as_cm():
+    from herbmorph.scale.ruler import _contradicts
+
+    cm = fit_row([D(v, 10 + 46 * v) for v in range(0, 10)])
+    inch = fit_row([D(v, 10 + 46 * 2.54 * v, y=80) for v in range(0, 5)])
+    assert _contradicts("cm", inch, [cm])
+    assert not _contradicts("cm", cm, [inch])
+    assert not _contradicts("inch", inch, [cm])

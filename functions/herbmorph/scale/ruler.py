@@ -183,6 +183,13 @@ def read_view(k: int, gray_upright: np.ndarray, min_conf: float) -> _View:
     return _View(k, img, f, digits, fit_digit_rows(confident, row_tol=max(6.0, 0.5 * h)), h)
 
 
+def _contradicts(unit: str, est: SpacingEstimate, others: list[SpacingEstimate]) -> bool:
+    """A dual ruler's rows differ by 2.54×: the wider-spaced row is inches and can never be cm."""
+    if unit != "cm":
+        return False
+    return any(abs(est.px_per_unit / o.px_per_unit - CM_PER_INCH) / CM_PER_INCH < AGREE_REL for o in others)
+
+
 def _confirm(view: _View, est: SpacingEstimate, allow_cm_level: bool) -> tuple[RulerReading | None, str]:
     """Test the lattice hypotheses a digit spacing implies. Returns (reading, reason-if-not)."""
     d_up = est.px_per_unit          # px per numbered unit in the upscaled view
@@ -194,8 +201,12 @@ def _confirm(view: _View, est: SpacingEstimate, allow_cm_level: bool) -> tuple[R
     elif allow_cm_level:  # an inch this small would be implausible (see CM_LEVEL_MAX_PX)
         hypotheses += [(2, "cm"), (1, "cm")]
     seen: list[str] = []
+    others = [f for f in view.fits if f is not est]
     for n, unit in hypotheses:
         if d_orig / n < MIN_TICK_PX and n > 2:
+            continue
+        if _contradicts(unit, est, others):
+            seen.append(f"{n}/{unit}: this row is spaced 2.54× another row, so it is inches")
             continue
         # Measure ticks away from the numbers: a row of digits is periodic too.
         bands = [(d.y - 0.6 * view.digit_height, d.y + 0.6 * view.digit_height) for d in est.digits]
