@@ -352,17 +352,30 @@ def run_segment(inv: Invocation) -> Outcome:
     })
 
 
-def run_scale(inv: Invocation) -> Outcome:
+def _upstream_with_original(inv: Invocation, stage: str):
+    """Shared start of the downstream stages: read the stage doc, pass errors through, fetch the
+    original. Returns an Outcome when the stage is already finished, else (upstream, image)."""
     try:
         up = _read_upstream(inv)
     except Exception as exc:  # noqa: BLE001
-        return _error(inv, _upstream_image(inv), "scale", exc)
+        return _error(inv, _upstream_image(inv), stage, exc)
     if up.error is not None:
         return _pass_through(inv, up)
     try:
         img = _fetch_original(inv, up.image)
-        if img is None:
-            return Outcome(EXIT_OK, note=f"stale: {up.image.uri} changed since segmentation; dropped")
+    except Exception as exc:  # noqa: BLE001
+        return _error(inv, up.image, stage, exc)
+    if img is None:
+        return Outcome(EXIT_OK, note=f"stale: {up.image.uri} changed since segmentation; dropped")
+    return up, img
+
+
+def run_scale(inv: Invocation) -> Outcome:
+    got = _upstream_with_original(inv, "scale")
+    if isinstance(got, Outcome):
+        return got
+    up, img = got
+    try:
         predictor = _predictor("scale", inv.settings)
         t0 = time.perf_counter()
         scale = predictor.predict(img.rgb)
@@ -380,16 +393,11 @@ def run_area(inv: Invocation) -> Outcome:
     from herbmorph.area import build_document
     from herbmorph.outputs import write_result
 
+    got = _upstream_with_original(inv, "area")
+    if isinstance(got, Outcome):
+        return got
+    up, img = got
     try:
-        up = _read_upstream(inv)
-    except Exception as exc:  # noqa: BLE001
-        return _error(inv, _upstream_image(inv), "area", exc)
-    if up.error is not None:
-        return _pass_through(inv, up)
-    try:
-        img = _fetch_original(inv, up.image)
-        if img is None:
-            return Outcome(EXIT_OK, note=f"stale: {up.image.uri} changed since segmentation; dropped")
         timings = {k: float(v) for k, v in (up.data.get("timings_ms") or {}).items() if k != "area"}
         doc = build_document(up.image, SegmentResult.model_validate(up.data["segment"]),
                              ScaleResult.model_validate(up.data["scale"]), timings,
