@@ -327,6 +327,14 @@ def _fetch_original(inv: Invocation, image: ImageInfo):
 # ----------------------------------------------------------------------------------- stages
 
 
+def _timed_predict(stage: str, inv: Invocation, rgb):
+    """Run a stage's predictor (loaded once per process) and time it in ms."""
+    predictor = _predictor(stage, inv.settings)
+    t0 = time.perf_counter()
+    result = predictor.predict(rgb)
+    return result, _ms(t0)
+
+
 def run_segment(inv: Invocation) -> Outcome:
     uri = inv.object_uri
     source = inv.input_path if inv.input_path is not None else b""
@@ -336,10 +344,7 @@ def run_segment(inv: Invocation) -> Outcome:
         info = getattr(exc, "image_info", None) or describe(source, uri)
         return _error(inv, info, "decode", exc)
     try:
-        predictor = _predictor("segment", inv.settings)
-        t0 = time.perf_counter()
-        seg = predictor.predict(img.rgb)
-        ms = _ms(t0)
+        seg, ms = _timed_predict("segment", inv, img.rgb)
     except Exception as exc:  # noqa: BLE001
         return _error(inv, img.info, "segment", exc)
     return _write_stage_doc(inv, {
@@ -376,10 +381,7 @@ def run_scale(inv: Invocation) -> Outcome:
         return got
     up, img = got
     try:
-        predictor = _predictor("scale", inv.settings)
-        t0 = time.perf_counter()
-        scale = predictor.predict(img.rgb)
-        ms = _ms(t0)
+        scale, ms = _timed_predict("scale", inv, img.rgb)
     except Exception as exc:  # noqa: BLE001
         return _error(inv, up.image, "scale", exc)
     doc = dict(up.data)

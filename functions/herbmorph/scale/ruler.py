@@ -241,11 +241,10 @@ def read_ruler(crop_rgb: np.ndarray, min_conf: float = 75.0) -> RulerReading:
     views = [read_view(k, g, min_conf) for k, g in upright_views(gray)]
     views.sort(key=lambda v: v.support, reverse=True)
     best = views[0]
-    digits_crop = [
-        Digit(value=d.value, conf=round(d.conf, 1),
-              x=round(to_crop_coords(d.x / best.scale, d.y / best.scale, best.k, gray.shape)[0], 1),
-              y=round(to_crop_coords(d.x / best.scale, d.y / best.scale, best.k, gray.shape)[1], 1))
-        for d in best.digits]
+    digits_crop = []
+    for d in best.digits:
+        x, y = to_crop_coords(d.x / best.scale, d.y / best.scale, best.k, gray.shape)
+        digits_crop.append(Digit(value=d.value, conf=round(d.conf, 1), x=round(x, 1), y=round(y, 1)))
     reasons = []
     for est in best.fits:
         reading, why = _confirm(best, est, allow_cm_level=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -60,17 +61,19 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
+@contextmanager
 def _progress(progress: bool, total: int, desc: str):
+    """Yield an ``advance()`` callable; a rich bar when asked for, a no-op otherwise."""
     if not progress:
-        return None
-    try:
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
-    except ImportError:  # pragma: no cover
-        return None
-    p = Progress(TextColumn(desc), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                 TimeRemainingColumn())
-    return p
+        yield lambda: None
+        return
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    with Progress(TextColumn(desc), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn()) as bar:
+        task = bar.add_task(desc, total=total)
+        yield lambda: bar.advance(task)
 
 
 def generate_dataset(out_dir: Path, n: int, seed: int, px_per_cm_range=(15, 150),
@@ -87,28 +90,18 @@ def generate_dataset(out_dir: Path, n: int, seed: int, px_per_cm_range=(15, 150)
     jobs = [(str(out_dir), int(seed), i, tuple(float(v) for v in px_per_cm_range), overwrite)
             for i in range(start, start + n)]
     results: list[Optional[str]] = [None] * len(jobs)
-    bar = _progress(progress, len(jobs), f"synth sheets → {out_dir}")
-    task = None
-    if bar is not None:
-        bar.start()
-        task = bar.add_task("sheets", total=len(jobs))
-    try:
+    with _progress(progress, len(jobs), f"synth sheets → {out_dir}") as advance:
         if workers and workers > 1 and len(jobs) > 1:
             import multiprocessing as mp
             ctx = mp.get_context("spawn" if os.name == "nt" else "fork")
             with ctx.Pool(workers, initializer=_init_worker) as pool:
                 for k, path in enumerate(pool.imap(_write_one, jobs, chunksize=1)):
                     results[k] = path
-                    if bar is not None:
-                        bar.advance(task)
+                    advance()
         else:
             for k, job in enumerate(jobs):
                 results[k] = _write_one(job)
-                if bar is not None:
-                    bar.advance(task)
-    finally:
-        if bar is not None:
-            bar.stop()
+                advance()
     return [Path(p) for p in results]
 
 
@@ -209,12 +202,7 @@ def export_yolo(splits: dict[str, Path], out_dir: Path, max_side: int = 1024,
     out_dir = Path(out_dir)
     seg_root, sc_root = out_dir / "segment", out_dir / "scale"
     items = [(split, img, gtp) for split, d in splits.items() for img, gtp in _iter_sheets(d)]
-    bar = _progress(progress, len(items), f"export YOLO → {out_dir}")
-    task = None
-    if bar is not None:
-        bar.start()
-        task = bar.add_task("export", total=len(items))
-    try:
+    with _progress(progress, len(items), f"export YOLO → {out_dir}") as advance:
         for split in splits:
             for root in (seg_root, sc_root):
                 (root / "images" / split).mkdir(parents=True, exist_ok=True)
@@ -247,11 +235,7 @@ def export_yolo(splits: dict[str, Path], out_dir: Path, max_side: int = 1024,
             sc_lines = _scale_lines(gt, W, H)
             (sc_root / "labels" / split / f"{name}.txt").write_text(
                 "\n".join(sc_lines) + "\n" if sc_lines else "")
-            if bar is not None:
-                bar.advance(task)
-    finally:
-        if bar is not None:
-            bar.stop()
+            advance()
     out = {}
     for key, root, names in (("segment", seg_root, ORGAN_CLASSES), ("scale", sc_root, SCALE_CLASSES)):
         data = {"path": str(root.resolve())}
