@@ -18,3 +18,18 @@ def pipeline():
     from herbmorph.pipeline import Pipeline
 
     return Pipeline().setup()
+
+
+@pytest.fixture()
+def minio_server(tmp_path):
+    """A real MinIO on 127.0.0.1 (the binary scripts/setup.sh installs), fresh per test.
+
+    Yields a :class:`herbmorph.localminio.LocalMinio` (``.endpoint``, ``.access_key``,
+    ``.secret_key``, ``.client()``, ``.env()``).
+    """
+    from herbmorph.localminio import LocalMinio, find_minio_binary
+
+    if find_minio_binary() is None:
+        pytest.fail("no minio binary: scripts/setup.sh installs one with `go install`")
+    with LocalMinio(tmp_path / "minio-data") as server:
+        yield server

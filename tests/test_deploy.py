@@ -15,12 +15,9 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -82,10 +79,10 @@ def test_fdl_uses_only_oscar_service_fields():
         assert svc["image"] and svc["script"]
         assert set(svc.get("environment", {})) <= OSCAR_ENVIRONMENT_FIELDS
         for key in ("input", "output"):
-            for io in svc[key]:
-                assert set(io) <= OSCAR_STORAGE_IO_FIELDS, (name, io)
-                assert io["storage_provider"] == "minio.default"
-                assert all(isinstance(s, str) and s for s in io.get("suffix", []))
+            for path_spec in svc[key]:
+                assert set(path_spec) <= OSCAR_STORAGE_IO_FIELDS, (name, path_spec)
+                assert path_spec["storage_provider"] == "minio.default"
+                assert all(isinstance(s, str) and s for s in path_spec.get("suffix", []))
         assert svc.get("log_level", "INFO") in OSCAR_LOG_LEVELS
         assert (FDL.parent / svc["script"]).is_file()
 
@@ -693,66 +690,17 @@ def test_without_tmp_output_dir_nothing_is_written_and_it_says_why(tmp_path):
 # ------------------------------------------------------------------ against a real MinIO
 
 
-def _minio_binary() -> str | None:
-    found = shutil.which("minio")
-    gobin = Path(os.environ.get("GOPATH", Path.home() / "go")) / "bin" / "minio"
-    return found or (str(gobin) if gobin.exists() else None)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture()
-def minio_server(tmp_path):
-    exe = _minio_binary()
-    if exe is None:
-        pytest.skip("no minio binary (scripts/setup.sh installs one)")
-    port, console = _free_port(), _free_port()
-    user, password = "herbmorph-test", "test-only-" + os.urandom(8).hex()
-    env = {**os.environ, "MINIO_ROOT_USER": user, "MINIO_ROOT_PASSWORD": password, "MINIO_BROWSER": "off"}
-    proc = subprocess.Popen([exe, "server", str(tmp_path / "minio-data"), "--address", f"127.0.0.1:{port}",
-                             "--console-address", f"127.0.0.1:{console}", "--quiet"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{endpoint}/minio/health/ready", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.skip(f"minio did not start: {proc.stderr.read().decode(errors='replace')[-300:]}")
-            time.sleep(0.3)
-        yield {"endpoint": endpoint, "user": user, "password": password}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def test_area_reads_the_original_from_minio_and_removes_stale_results(chain, minio_server, tmp_path):
-    from minio import Minio
 
     from herbmorph.storage import StorageError, fetch_bytes, make_client, provider_credentials
 
-    client = Minio(minio_server["endpoint"].split("//")[1], access_key=minio_server["user"],
-                   secret_key=minio_server["password"], secure=False)
+    client = minio_server.client()
     client.make_bucket("herbarium")
     client.fput_object("herbarium", chain["key"], str(chain["original"]))
     stale = f"results/{SUB}/{NAME}.error.json"
     client.put_object("herbarium", stale, io.BytesIO(b"{}"), 2)
 
-    env_creds = {"MINIO_ENDPOINT": minio_server["endpoint"], "MINIO_ACCESS_KEY": minio_server["user"],
-                 "MINIO_SECRET_KEY": minio_server["password"]}
+    env_creds = minio_server.env()
     creds = provider_credentials(env=env_creds)
     uri = f"s3://herbarium/{chain['key']}"
     assert fetch_bytes(uri, client=make_client(creds)) == chain["original"].read_bytes()
@@ -766,10 +714,10 @@ def test_area_reads_the_original_from_minio_and_removes_stale_results(chain, min
     # as under OSCAR: endpoint + output path from the FDL copy, keys from the mounted provider files
     secrets = tmp_path / "providers" / "minio.default"
     secrets.mkdir(parents=True)
-    (secrets / "accessKey").write_text(minio_server["user"])
-    (secrets / "secretKey").write_text(minio_server["password"])
+    (secrets / "accessKey").write_text(minio_server.access_key)
+    (secrets / "secretKey").write_text(minio_server.secret_key)
     fdl = copy.deepcopy(_services()["herbmorph-area"])
-    fdl["storage_providers"] = {"minio": {"default": {"endpoint": minio_server["endpoint"], "verify": True,
+    fdl["storage_providers"] = {"minio": {"default": {"endpoint": minio_server.endpoint, "verify": True,
                                                       "access_key": "hidden", "secret_key": "hidden",
                                                       "region": "us-east-1"}}}
     key = f"scaled/{SUB}/{NAME}.scale.json"

@@ -108,7 +108,8 @@ def print_evaluation(s: dict) -> None:
 def cmd_train(args) -> int:
     from .train import TrainPlan, run
 
-    plan = TrainPlan(hours_segment=args.hours_segment, hours_scale=args.hours_scale)
+    plan = TrainPlan(hours_segment=args.hours_segment, hours_scale=args.hours_scale,
+                     models_dir=args.models_dir or TrainPlan.models_dir, init_from=args.init_from)
     card = run(plan, tasks=tuple(args.tasks))
     console.print_json(json.dumps(card))
     return 0
@@ -144,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--tasks", nargs="+", default=["segment", "scale"], choices=["segment", "scale"])
     t.add_argument("--hours-segment", type=float, default=TrainPlan.hours_segment)
     t.add_argument("--hours-scale", type=float, default=TrainPlan.hours_scale)
+    t.add_argument("--models-dir", type=Path, help="where the weights and training.json go (default models/)")
+    t.add_argument("--init-from", type=Path, help="fine-tune from DIR/segment.pt and DIR/scale.pt instead of a random init")
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("synth", help="generate a labelled synthetic set")

@@ -35,6 +35,9 @@ class TrainPlan:
     epochs: int = 300  # an upper bound; the time box ends training first
     batch: int = 8
     workers: int = 1
+    # Continue from DIR/<task>.pt (fine-tune) instead of a random init:
+    # how a longer budget is spread over several time-boxed runs.
+    init_from: Path | None = None
 
 
 def build_datasets(plan: TrainPlan) -> dict[str, Path]:
@@ -54,13 +57,15 @@ def train_one(task: str, data_yaml: Path, plan: TrainPlan, hours: float, imgsz: 
     from ultralytics import YOLO
 
     arch = "yolo11n-seg.yaml" if task == "segment" else "yolo11n.yaml"
-    model = YOLO(arch)  # built from the architecture file: random init, nothing downloaded
+    init = Path(plan.init_from) / f"{task}.pt" if plan.init_from else None
+    # From the architecture file (random init, nothing downloaded) or from our own earlier weights.
+    model = YOLO(str(init) if init else arch)
     project = plan.data_dir / "runs"
     model.train(
         data=str(data_yaml), imgsz=imgsz, epochs=plan.epochs, time=hours, batch=plan.batch,
         device="cpu", workers=plan.workers, project=str(project), name=task, exist_ok=True,
-        seed=plan.seed, deterministic=True, plots=False, amp=False, pretrained=False,
-        patience=1000, verbose=False, cache="ram",
+        seed=plan.seed, deterministic=True, plots=False, amp=False, pretrained=str(init) if init else False,
+        patience=1000, verbose=False, cache="ram", warmup_epochs=0.0 if init else 3.0,
         # Sheets are photographed upright-ish; rulers can be vertical or upside down.
         degrees=0.0, fliplr=0.5, flipud=0.0 if task == "segment" else 0.5, mosaic=1.0,
     )
@@ -79,7 +84,8 @@ def train_one(task: str, data_yaml: Path, plan: TrainPlan, hours: float, imgsz: 
         rows = list(csv.DictReader(results_csv.open()))
         if rows:
             metrics = {k.strip(): float(v) for k, v in rows[-1].items() if k.strip() and _is_float(v)}
-    return {"task": task, "arch": arch, "imgsz": imgsz, "hours": hours, "epochs_done": int(metrics.get("epoch", 0)),
+    return {"task": task, "arch": arch, "init": str(init) if init else "random", "imgsz": imgsz, "hours": hours,
+            "epochs_done": int(metrics.get("epoch", 0)),
             "final_metrics": metrics, "weights": str(dest.relative_to(REPO_DIR))}
 
 
@@ -108,5 +114,9 @@ def run(plan: TrainPlan, tasks: tuple[str, ...] = ("segment", "scale")) -> dict:
         hours = plan.hours_segment if task == "segment" else plan.hours_scale
         imgsz = plan.segment_imgsz if task == "segment" else plan.scale_imgsz
         card["models"][task] = train_one(task, yamls[task], plan, hours, imgsz)
+    previous = Path(plan.init_from or "", "training.json")
+    if plan.init_from and previous.is_file():
+        # the whole history of a budget spread over several runs stays on record
+        card["continued_from"] = json.loads(previous.read_text())
     (plan.models_dir / "training.json").write_text(json.dumps(card, indent=2) + "\n")
     return card
