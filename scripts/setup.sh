@@ -27,6 +27,7 @@ if [ ! -f "$VENV/.herbmorph-deps" ] || [ pyproject.toml -nt "$VENV/.herbmorph-de
   "$PY" -m pip install -q -e ".[all]"
   touch "$VENV/.herbmorph-deps"
 fi
+"$PY" scripts/install_faas_supervisor.py  # OSCAR's faas-supervisor for `herbmorph serve` (no-op when present)
 
 if [ "${HERBMORPH_SKIP_MINIO:-0}" != 1 ]; then
   GOBIN_DIR=$(go env GOPATH)/bin

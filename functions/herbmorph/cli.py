@@ -1,4 +1,4 @@
-"""`herbmorph` command line: a thin adapter over the cores (measure, evaluate, train, synth)."""
+"""`herbmorph` command line: a thin adapter over the cores (measure, serve, evaluate, train, synth)."""
 from __future__ import annotations
 
 import argparse
@@ -115,6 +115,12 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from .runtime.serve import main
+
+    return main(args)
+
+
 def cmd_synth(args) -> int:
     from .synth.dataset import generate_dataset
 
@@ -148,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--models-dir", type=Path, help="where the weights and training.json go (default models/)")
     t.add_argument("--init-from", type=Path, help="fine-tune from DIR/segment.pt and DIR/scale.pt instead of a random init")
     t.set_defaults(func=cmd_train)
+
+    v = sub.add_parser("serve", help="run the FDL's chain on this machine (watched folders or MinIO webhooks)")
+    from .runtime.serve import add_arguments
+
+    add_arguments(v)
+    v.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("synth", help="generate a labelled synthetic set")
     s.add_argument("out")

@@ -52,6 +52,15 @@ import json
 import os
 import sys
 import time
+
+if __name__ == "__main__" and os.environ.get("HERBMORPH_WARM_SOCKET"):
+    # Under `herbmorph serve`: hand this call to the warm worker (models already loaded) before
+    # importing anything heavy. Falls through to the cold path when the worker is unreachable.
+    from herbmorph.runtime.warm import forward
+
+    _code = forward(sys.argv[1:])
+    if _code is not None:
+        sys.exit(_code)
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -135,6 +144,18 @@ def _split_path(path: str) -> tuple[str, str]:
     return bucket, folder.strip("/")
 
 
+def stage_relpath(stage: str, key: str, input_prefix: str) -> str:
+    """The output path (no suffix) ``stage`` writes for input ``key``: the same ``<r>`` at every stage."""
+    upstream = UPSTREAM.get(stage)
+    if upstream:
+        # <r>.segment.json / <r>.error.json -> <r>.json, so output_relpath strips only ".json"
+        for tag in (STAGE_SUFFIX[upstream], ERROR_SUFFIX):
+            if key.endswith(tag) and len(key) > len(tag):
+                key = key[: -len(tag)] + ".json"
+                break
+    return output_relpath(key, input_prefix)
+
+
 @dataclass
 class Invocation:
     stage: str
@@ -175,15 +196,7 @@ class Invocation:
     @property
     def relpath(self) -> str:
         """Output path (no suffix) below the output folder; identical across the three stages."""
-        key = self.key
-        upstream = UPSTREAM.get(self.stage)
-        if upstream:
-            # <r>.segment.json / <r>.error.json -> <r>.json, so output_relpath strips only ".json"
-            for tag in (STAGE_SUFFIX[upstream], ERROR_SUFFIX):
-                if key.endswith(tag) and len(key) > len(tag):
-                    key = key[: -len(tag)] + ".json"
-                    break
-        return output_relpath(key, self.input_prefix)
+        return stage_relpath(self.stage, self.key, self.input_prefix)
 
     @property
     def object_uri(self) -> str:
@@ -442,10 +455,10 @@ def _remove_stale_counterparts(inv: Invocation, outcome: Outcome) -> None:
 # -------------------------------------------------------------------------------------- main
 
 
-def _last_resort(stage: str, exc: BaseException) -> int:
+def _last_resort(stage: str, exc: BaseException, env: Mapping[str, str]) -> int:
     """Nothing worked (no TMP_OUTPUT_DIR, unknown stage...): try once more to leave a document."""
-    out = os.environ.get("TMP_OUTPUT_DIR")
-    key = os.environ.get("STORAGE_OBJECT_KEY") or os.environ.get("INPUT_FILE_PATH") or ""
+    out = env.get("TMP_OUTPUT_DIR")
+    key = env.get("STORAGE_OBJECT_KEY") or env.get("INPUT_FILE_PATH") or ""
     print(f"herbmorph {stage or '?'}: {type(exc).__name__}: {exc}", file=sys.stderr)
     if not out:
         return EXIT_NOTHING
@@ -458,20 +471,24 @@ def _last_resort(stage: str, exc: BaseException) -> int:
         return EXIT_NOTHING
 
 
-def main(stage: str | None = None) -> int:
-    """Run one stage for the object the supervisor handed over. Never raises."""
+def main(stage: str | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Run one stage for the object the supervisor handed over. Never raises.
+
+    ``env`` defaults to this process's environment; a warm worker passes the caller's instead.
+    """
     if stage is None:
         stage = sys.argv[1] if len(sys.argv) > 1 else ""
+    env = dict(os.environ if env is None else env)
     try:
         if stage not in RUNNERS:
             raise ValueError(f"unknown stage {stage!r}: expected one of {', '.join(STAGES)}")
-        inv = Invocation.from_env(stage)
+        inv = Invocation.from_env(stage, env)
     except Exception as exc:  # noqa: BLE001
-        return _last_resort(stage, exc)
+        return _last_resort(stage, exc, env)
     try:
         outcome = RUNNERS[stage](inv)
     except Exception as exc:  # noqa: BLE001 - e.g. the error document itself could not be written
-        return _last_resort(stage, exc)
+        return _last_resort(stage, exc, env)
     _remove_stale_counterparts(inv, outcome)
     names = ", ".join(str(p.relative_to(inv.out_dir)) for p in outcome.written) or "nothing"
     line = f"herbmorph {stage}: {inv.key} -> {names}" + (f" ({outcome.note})" if outcome.note else "")

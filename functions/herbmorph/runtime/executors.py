@@ -1,0 +1,199 @@
+"""How one event runs: the real faas-supervisor (MinIO mode) or its folder twin (folder mode).
+
+MinIO mode does what OSCAR's job does: ``echo $EVENT | supervisor`` with ``FUNCTION_CONFIG`` (the
+service's FDL entry plus the storage provider block OSCAR would add) and ``SCRIPT`` (base64 of the
+service's script) in the environment. The supervisor downloads the object, runs ``/bin/sh
+script.sh`` and uploads ``TMP_OUTPUT_DIR`` by the output suffixes. To save the supervisor's ~0.6 s
+import per event, children are forked from a multiprocessing *forkserver* that has imported
+faas-supervisor and boto3 once; each child gets the event on its real stdin (fd 0) and runs the
+supervisor's own ``__main__``.
+
+Folder mode has no object storage for the supervisor to talk to, so :class:`FolderExecutor` keeps
+the same contract by hand: the input is copied to ``TMP_INPUT_DIR``, the same variables are set,
+the same script runs, and output files matching the suffixes are moved into the output folder.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+from urllib.parse import unquote_plus
+
+import yaml
+
+from .fdl import Service, host_variables
+
+#: how long one event may run before it is killed and retried
+DEFAULT_EVENT_TIMEOUT = 900.0
+
+
+@dataclass
+class RunResult:
+    code: int
+    seconds: float
+    log_tail: str = ""
+    written: list = field(default_factory=list)  # folder mode: ObjectRefs of the outputs
+
+
+def _tail(path: Path, n: int = 4000) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - n))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _base_env(service: Service, extra: dict[str, str]) -> dict[str, str]:
+    """What every job of ``service`` sees: the host's basics, the FDL variables, OSCAR's names."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TESSDATA_PREFIX", "GOPATH")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    # `python3` in script.sh must be this interpreter (the project's venv), as in our images.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "/usr/bin:/bin")])
+    env.update(host_variables(service))
+    env.update({"OSCAR_SERVICE_NAME": service.name, "LOG_LEVEL": service.log_level})
+    env.update(extra)
+    return env
+
+
+# ------------------------------------------------------------------------------- supervisor
+
+
+def _supervisor_child(env: dict, stdin_path: str, log_path: str) -> None:
+    """Runs in a forkserver child: become ``echo $EVENT | supervisor``."""
+    import runpy
+
+    from .warm import _die_with_parent
+
+    _die_with_parent()
+    os.environ.clear()
+    os.environ.update(env)
+    tempfile.tempdir = None  # re-read TMPDIR: the supervisor's temp dirs go where we clean up
+    fd_in = os.open(stdin_path, os.O_RDONLY)
+    os.dup2(fd_in, 0)
+    fd_log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd_log, 1)
+    os.dup2(fd_log, 2)
+    sys.stdin = open(0, closefd=False)
+    sys.stdout = open(1, "w", closefd=False, buffering=1)
+    sys.stderr = open(2, "w", closefd=False, buffering=1)
+    runpy.run_module("faassupervisor.supervisor", run_name="__main__", alter_sys=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+
+class SupervisorExecutor:
+    """Runs events through faas-supervisor against MinIO (see the module docstring)."""
+
+    def __init__(self, provider_block: dict, tmp_root: Path, log_dir: Path, timeout: float = DEFAULT_EVENT_TIMEOUT):
+        self.provider_block = provider_block  # {"endpoint", "access_key", "secret_key", "verify", "region"}
+        self.tmp_root, self.log_dir, self.timeout = Path(tmp_root), Path(log_dir), timeout
+        self.ctx = multiprocessing.get_context("forkserver")
+        # Import the supervisor (and warm boto3's model cache) once, in the fork server.
+        self.ctx.set_forkserver_preload(["herbmorph.runtime.supervisor_preload"])
+
+    def function_config(self, service: Service) -> str:
+        """FUNCTION_CONFIG as OSCAR builds it: the service's FDL entry plus the provider block."""
+        cfg = dict(service.raw)
+        cfg["storage_providers"] = {"minio": {"default": dict(self.provider_block)}}
+        return base64.b64encode(yaml.safe_dump(cfg, allow_unicode=True).encode("utf-8")).decode("ascii")
+
+    def run(self, service: Service, event_id: int, body: str, extra_env: dict[str, str]) -> RunResult:
+        work = Path(tempfile.mkdtemp(prefix=f"ev{event_id}-", dir=self.tmp_root))
+        log = self.log_dir / f"{service.name}.log"
+        try:
+            stdin = work / "event.json"
+            stdin.write_text(body, "utf-8")
+            script = base64.b64encode(service.script.read_bytes()).decode("ascii")
+            env = _base_env(service, {**extra_env, "TMPDIR": str(work), "SCRIPT": script,
+                                      "FUNCTION_CONFIG": self.function_config(service)})
+            with open(log, "a", encoding="utf-8") as f:
+                f.write(f"--- event {event_id} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
+            t0 = time.perf_counter()
+            proc = self.ctx.Process(target=_supervisor_child, args=(env, str(stdin), str(log)), daemon=False)
+            proc.start()
+            proc.join(self.timeout)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+                return RunResult(124, time.perf_counter() - t0, f"timed out after {self.timeout:.0f} s")
+            return RunResult(proc.exitcode or 0, time.perf_counter() - t0, _tail(log) if proc.exitcode else "")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------- folders
+
+
+class FolderExecutor:
+    """The supervisor's contract over plain folders: ``root/<bucket>/<key>``."""
+
+    def __init__(self, root: Path, tmp_root: Path, log_dir: Path, timeout: float = DEFAULT_EVENT_TIMEOUT):
+        self.root, self.tmp_root, self.log_dir, self.timeout = Path(root), Path(tmp_root), Path(log_dir), timeout
+
+    def run(self, service: Service, event_id: int, body: str, extra_env: dict[str, str]) -> RunResult:
+        from ..outputs import atomic_write  # light: no torch
+        from .backends import ObjectRef
+
+        event = json.loads(body)
+        s3 = event["Records"][0]["s3"]
+        bucket, key = s3["bucket"]["name"], unquote_plus(s3["object"]["key"])
+        work = Path(tempfile.mkdtemp(prefix=f"ev{event_id}-", dir=self.tmp_root))
+        log = self.log_dir / f"{service.name}.log"
+        t0 = time.perf_counter()
+        try:
+            tmp_in, tmp_out = work / "in", work / "out"
+            tmp_in.mkdir()
+            tmp_out.mkdir()
+            source = self.root / bucket / key
+            input_path = tmp_in / Path(key).name
+            try:
+                shutil.copyfile(source, input_path)
+            except FileNotFoundError:
+                return RunResult(0, time.perf_counter() - t0, "input gone before it ran: nothing to do")
+            script = work / "script.sh"
+            shutil.copyfile(service.script, script)
+            env = _base_env(service, {**extra_env, "TMPDIR": str(work), "TMP_INPUT_DIR": str(tmp_in),
+                                      "TMP_OUTPUT_DIR": str(tmp_out), "INPUT_FILE_PATH": str(input_path),
+                                      "STORAGE_OBJECT_KEY": key, "EVENT": json.dumps(event),
+                                      "EVENT_TIME": event["Records"][0].get("eventTime", ""),
+                                      "HERBMORPH_SOURCE_DIR": str(self.root)})
+            with open(log, "a", encoding="utf-8") as f:
+                f.write(f"--- event {event_id} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
+                f.flush()
+                try:
+                    proc = subprocess.run(["/bin/sh", str(script)], env=env, stdout=f, stderr=subprocess.STDOUT,
+                                          timeout=self.timeout, cwd=work)
+                except subprocess.TimeoutExpired:
+                    return RunResult(124, time.perf_counter() - t0, f"timed out after {self.timeout:.0f} s")
+            # Outputs are uploaded whatever the script's status, as the supervisor does.
+            written = []
+            for out in service.outputs:
+                for path in sorted(p for p in tmp_out.rglob("*") if p.is_file()):
+                    rel = path.relative_to(tmp_out).as_posix()
+                    if out.suffixes and not any(rel.endswith(s) for s in out.suffixes):
+                        continue
+                    target = atomic_write(self.root / out.bucket / out.folder / rel, path.read_bytes())
+                    st = target.stat()
+                    key = "/".join(p for p in (out.folder, rel) if p)
+                    written.append(ObjectRef(out.bucket, key, f"{st.st_size}-{st.st_mtime_ns}", st.st_size))
+            # Handler status 0/1: a result or an error document was written; anything else: nothing was.
+            ok = proc.returncode in (0, 1)
+            return RunResult(0 if ok else proc.returncode, time.perf_counter() - t0, "" if ok else _tail(log), written)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def provider_block(endpoint: str, access_key: str, secret_key: str, region: Optional[str] = None) -> dict:
+    return {"endpoint": endpoint, "access_key": access_key, "secret_key": secret_key,
+            "verify": endpoint.startswith("https://"), "region": region or "us-east-1"}

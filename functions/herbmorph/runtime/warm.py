@@ -1,0 +1,154 @@
+"""Warm workers: the models stay loaded between events, and ``script.sh`` stays exactly OSCAR's.
+
+On OSCAR every event is a fresh container: ``script.sh`` runs ``python3 -m herbmorph.oscar.handler
+<stage>``, which loads the model and handles one object. The embedded runtime keeps that contract
+(the same script, run by the real faas-supervisor, with the same environment) but sets
+``HERBMORPH_WARM_SOCKET``: the handler module then forwards its argv and environment over that
+Unix socket to a long-lived worker process that has the predictor loaded, and exits with the
+worker's exit status. The worker runs the very same :func:`herbmorph.oscar.handler.main`, so there
+is one code path for both. When the socket is unreachable the handler just runs cold.
+
+Protocol: one request per connection, each way a 4-byte big-endian length and a JSON object.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+
+_LEN = struct.Struct(">I")
+MAX_MESSAGE = 64 * 2**20
+
+
+def _send(sock: socket.socket, obj) -> None:
+    data = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    sock.sendall(_LEN.pack(len(data)) + data)
+
+
+def _recv(sock: socket.socket):
+    def exactly(n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = sock.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError("peer closed the connection")
+            buf += chunk
+        return bytes(buf)
+
+    (n,) = _LEN.unpack(exactly(_LEN.size))
+    if n > MAX_MESSAGE:
+        raise ConnectionError(f"message of {n} bytes is over the limit")
+    return json.loads(exactly(n))
+
+
+# ------------------------------------------------------------------- client (in script.sh)
+
+
+def forward(argv: list[str], path: str | None = None) -> int | None:
+    """Run the handler call in the warm worker; its exit status, or None to run cold instead."""
+    path = path or os.environ.get("HERBMORPH_WARM_SOCKET", "")
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(path)
+            _send(sock, {"argv": list(argv), "env": dict(os.environ)})
+            reply = _recv(sock)
+    except (OSError, ConnectionError, ValueError) as exc:
+        print(f"herbmorph: warm worker at {path!r} unreachable ({exc}); running cold", file=sys.stderr)
+        return None
+    sys.stdout.write(reply.get("stdout", ""))
+    sys.stderr.write(reply.get("stderr", ""))
+    return int(reply.get("code", 2))
+
+
+# ------------------------------------------------------------------------- worker process
+
+
+def current_rss() -> int:
+    """Resident set size of this process, in bytes (Linux /proc)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def _die_with_parent() -> None:
+    """Linux: get SIGKILL when the parent dies (only for children of a single-threaded parent:
+    the signal follows the parent *thread*)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - not Linux: the control pipe's EOF still ends the worker
+        pass
+
+
+def serve_worker(stage: str, socket_path: str, conn, env: dict) -> None:
+    """Process entry: load ``stage``'s predictor, then answer handler calls on ``socket_path``.
+
+    ``conn`` (a multiprocessing pipe end) carries ``("ready", rss)`` once, then
+    ``("outcome", code, seconds, rss)`` after every call; its EOF (the runtime is gone) ends us.
+    """
+    # No PDEATHSIG here: it fires when the *thread* that started us ends, not the runtime. The
+    # control pipe's EOF is what ends a worker whose runtime died, SIGKILL included.
+    os.environ.update(env)
+    from herbmorph.config import Settings
+    from herbmorph.oscar import handler
+
+    if stage in ("segment", "scale"):
+        try:
+            handler._predictor(stage, Settings())  # load once, now, not on the first event
+        except Exception as exc:  # noqa: BLE001 - reported to the runtime, which stops cleanly
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+            return
+    lock = threading.Lock()  # one call at a time: a slot is one worker
+
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(socket_path)
+    server.bind(socket_path)
+    os.chmod(socket_path, 0o600)
+    server.listen(4)
+
+    def answer(client: socket.socket) -> None:
+        with client, lock:
+            try:
+                request = _recv(client)
+            except (ConnectionError, ValueError, OSError):
+                return
+            out, err = io.StringIO(), io.StringIO()
+            t0 = time.perf_counter()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                argv = request.get("argv") or []
+                code = handler.main(argv[0] if argv else "", env=request.get("env") or {})
+            seconds = time.perf_counter() - t0
+            with contextlib.suppress(OSError):
+                _send(client, {"code": code, "stdout": out.getvalue(), "stderr": err.getvalue()})
+            with contextlib.suppress(OSError):
+                conn.send(("outcome", code, seconds, current_rss()))
+
+    def accept_loop() -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=answer, args=(client,), daemon=True).start()
+
+    threading.Thread(target=accept_loop, daemon=True).start()
+    conn.send(("ready", current_rss()))
+    try:
+        while conn.recv() != "stop":
+            pass
+    except (EOFError, OSError):
+        pass
+    server.close()
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(socket_path)
