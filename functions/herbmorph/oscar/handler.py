@@ -29,7 +29,8 @@ Guarantees
   exactly one result or one error document in ``results/``.
 * Reprocessing a key writes the same names (idempotent; MinIO delivers events at least once). The
   area stage also removes the *other* outcome's stale objects from ``results/`` (a result replaces an
-  old ``.error.json`` and vice versa), best effort, when it has storage credentials.
+  old ``.error.json`` and vice versa), best effort, in the bucket when it has storage credentials,
+  or in the folder under ``HERBMORPH_SOURCE_DIR`` (the embedded runtime's folder mode).
 * A stage document whose original has been replaced since (sha256 differs) is dropped with a log
   line and no output: the replacement upload has its own chain, and an error written here could land
   after, and overwrite, that newer outcome.
@@ -48,6 +49,7 @@ clean-up), plus every :class:`herbmorph.config.Settings` variable.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -433,7 +435,7 @@ def _remove_stale_counterparts(inv: Invocation, outcome: Outcome) -> None:
     """Area stage: delete the other outcome's objects for ``<r>`` in the results folder."""
     if inv.stage != "area" or outcome.code == EXIT_NOTHING or not outcome.written:
         return
-    if inv.env.get("HERBMORPH_REMOVE_STALE", "1") == "0" or inv.env.get("HERBMORPH_SOURCE_DIR"):
+    if inv.env.get("HERBMORPH_REMOVE_STALE", "1") == "0":
         return
     out_path = inv.env.get("HERBMORPH_OUTPUT_PATH")
     if not out_path:
@@ -444,6 +446,12 @@ def _remove_stale_counterparts(inv: Invocation, outcome: Outcome) -> None:
         return
     stale = (ERROR_SUFFIX,) if outcome.code == EXIT_OK else RESULT_SUFFIXES
     base = "/".join(p for p in (folder, inv.relpath) if p)
+    source_dir = inv.env.get("HERBMORPH_SOURCE_DIR")
+    if source_dir:  # the buckets are local folders (the embedded runtime's folder mode)
+        for sfx in stale:
+            with contextlib.suppress(FileNotFoundError):
+                _target(Path(source_dir) / bucket, base, sfx).unlink()
+        return
     try:
         failed = remove_objects(bucket, [base + sfx for sfx in stale])
         if failed:

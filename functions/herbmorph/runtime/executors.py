@@ -66,6 +66,14 @@ def _base_env(service: Service, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def function_config(service: Service, providers: Optional[dict] = None) -> str:
+    """FUNCTION_CONFIG as OSCAR builds it: the service's FDL entry (plus the storage providers)."""
+    cfg = dict(service.raw)
+    if providers:
+        cfg["storage_providers"] = providers
+    return base64.b64encode(yaml.safe_dump(cfg, allow_unicode=True).encode("utf-8")).decode("ascii")
+
+
 # ------------------------------------------------------------------------------- supervisor
 
 
@@ -87,6 +95,10 @@ def _supervisor_child(env: dict, stdin_path: str, log_path: str) -> None:
     sys.stdin = open(0, closefd=False)
     sys.stdout = open(1, "w", closefd=False, buffering=1)
     sys.stderr = open(2, "w", closefd=False, buffering=1)
+    import warnings
+
+    # the fork server imported the module already; running it again as __main__ is intended here
+    warnings.filterwarnings("ignore", message=".*found in sys.modules.*", category=RuntimeWarning)
     runpy.run_module("faassupervisor.supervisor", run_name="__main__", alter_sys=True)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -103,10 +115,7 @@ class SupervisorExecutor:
         self.ctx.set_forkserver_preload(["herbmorph.runtime.supervisor_preload"])
 
     def function_config(self, service: Service) -> str:
-        """FUNCTION_CONFIG as OSCAR builds it: the service's FDL entry plus the provider block."""
-        cfg = dict(service.raw)
-        cfg["storage_providers"] = {"minio": {"default": dict(self.provider_block)}}
-        return base64.b64encode(yaml.safe_dump(cfg, allow_unicode=True).encode("utf-8")).decode("ascii")
+        return function_config(service, {"minio": {"default": dict(self.provider_block)}})
 
     def run(self, service: Service, event_id: int, body: str, extra_env: dict[str, str]) -> RunResult:
         work = Path(tempfile.mkdtemp(prefix=f"ev{event_id}-", dir=self.tmp_root))
@@ -167,6 +176,7 @@ class FolderExecutor:
                                       "TMP_OUTPUT_DIR": str(tmp_out), "INPUT_FILE_PATH": str(input_path),
                                       "STORAGE_OBJECT_KEY": key, "EVENT": json.dumps(event),
                                       "EVENT_TIME": event["Records"][0].get("eventTime", ""),
+                                      "FUNCTION_CONFIG": function_config(service),
                                       "HERBMORPH_SOURCE_DIR": str(self.root)})
             with open(log, "a", encoding="utf-8") as f:
                 f.write(f"--- event {event_id} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")

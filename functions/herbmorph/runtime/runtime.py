@@ -204,6 +204,7 @@ class Runtime:
         self.socket_dir = Path(tempfile.mkdtemp(prefix="hm-", dir="/tmp"))  # short: AF_UNIX paths ≤ 107 bytes
         self._lockfile = None
         self._sweep_done = threading.Event()
+        self.started = False  # /healthz says "starting" until buckets, webhooks and workers are up
 
     # ------------------------------------------------------------------ helpers for slots
     def wake(self, service: str) -> threading.Event:
@@ -344,6 +345,7 @@ class Runtime:
         for s in self.slots:
             s.thread.start()
         threading.Thread(target=self._sweeper, name="sweeper", daemon=True).start()
+        self.started = True
         return self
 
     def _start_workers(self) -> None:
@@ -420,6 +422,8 @@ class Runtime:
         dead = [f"{s.service.name}-{s.index}" for s in self.slots if s.stage and not s.worker_alive()]
         storage_ok = self.backend.ready() if isinstance(self.backend, MinioBackend) else self.backend.root.is_dir()
         status = "ok" if storage_ok and not dead and not self.stopping.is_set() else "degraded"
+        if not self.started:
+            status = "starting"
         return {"status": status, "storage": self.backend.kind, "storage_ok": storage_ok, "dead_workers": dead,
                 "services": {s.name: {"slots": sum(1 for x in self.slots if x.service is s),
                                       **self.counts().get(s.name, {})} for s in self.opts.fdl.services}}

@@ -51,16 +51,25 @@ def _recv(sock: socket.socket):
 
 
 def forward(argv: list[str], path: str | None = None) -> int | None:
-    """Run the handler call in the warm worker; its exit status, or None to run cold instead."""
+    """Run the handler call in the warm worker and return its exit status.
+
+    None (run cold instead) only when the worker cannot be reached at all; a worker that dies
+    mid-call gives 2 ("nothing written"), so the runtime retries the event rather than this
+    process loading the models behind a runtime that may itself be gone.
+    """
     path = path or os.environ.get("HERBMORPH_WARM_SOCKET", "")
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
             sock.connect(path)
+        except OSError as exc:
+            print(f"herbmorph: warm worker at {path!r} unreachable ({exc}); running cold", file=sys.stderr)
+            return None
+        try:
             _send(sock, {"argv": list(argv), "env": dict(os.environ)})
             reply = _recv(sock)
-    except (OSError, ConnectionError, ValueError) as exc:
-        print(f"herbmorph: warm worker at {path!r} unreachable ({exc}); running cold", file=sys.stderr)
-        return None
+        except (OSError, ConnectionError, ValueError) as exc:
+            print(f"herbmorph: warm worker failed mid-call ({exc})", file=sys.stderr)
+            return 2
     sys.stdout.write(reply.get("stdout", ""))
     sys.stderr.write(reply.get("stderr", ""))
     return int(reply.get("code", 2))
