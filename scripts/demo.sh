@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# Set up everything (idempotent) and measure the bundled sample sheets with the shipped models.
-# Writes out/demo/<stem>.json, <stem>.opends.json and <stem>.overlay.png.
+# Set up everything (idempotent), then run the chain on the bundled sample sheets through the
+# embedded runtime's zero-setup default (watched folders, the same FDL OSCAR runs):
+#   <data>/herbarium/in/*.jpg  ->  <data>/herbarium/results/<stem>.json, .opends.json, .overlay.png
+# `--drain` makes `herbmorph serve` exit once everything present is processed; drop it to keep
+# watching the input folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/herbmorph measure samples/*.jpg --out "${1:-out/demo}"
+DATA=${1:-out/demo}
+mkdir -p "$DATA/herbarium/in"
+cp samples/*.jpg "$DATA/herbarium/in/"
+.venv/bin/herbmorph serve --fdl fdl/herbmorph-chain.yaml --data "$DATA" --drain
+echo "results: $DATA/herbarium/results/"
+ls "$DATA/herbarium/results/"

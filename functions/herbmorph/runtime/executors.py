@@ -112,7 +112,7 @@ class SupervisorExecutor:
         self.tmp_root, self.log_dir, self.timeout = Path(tmp_root), Path(log_dir), timeout
         self.ctx = multiprocessing.get_context("forkserver")
         # Import the supervisor (and warm boto3's model cache) once, in the fork server.
-        self.ctx.set_forkserver_preload(["herbmorph.runtime.supervisor_preload"])
+        self.ctx.set_forkserver_preload(["herbmorph.runtime.supervisor_preload", "herbmorph.runtime.executors"])
 
     def function_config(self, service: Service) -> str:
         return function_config(service, {"minio": {"default": dict(self.provider_block)}})

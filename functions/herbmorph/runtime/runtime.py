@@ -86,6 +86,7 @@ class ServeOptions:
     sweep_every: float = 600.0
     event_timeout: float = 900.0
     warm: bool = True
+    minio_queue: bool = False  # also register a queue_dir (local MinIO only)
 
 
 class Slot:
@@ -330,7 +331,10 @@ class Runtime:
         self.url = f"http://{self.opts.listen_host}:{self.server.server_address[1]}"
         self.backend.ensure_buckets(self.opts.fdl)
         if isinstance(self.backend, MinioBackend):
-            queue_dir = self.state / "minio-queue" if self.backend.local else None
+            # MinIO's queue_dir keeps events for an offline target, but its store-and-forward loop
+            # adds ~1-3 s per hop (measured); the start-up and periodic sweeps already cover
+            # uploads made while we are down, so it is opt-in.
+            queue_dir = self.state / "minio-queue" if self.backend.local and self.opts.minio_queue else None
             self.backend.register_webhooks(self.opts.fdl, self.opts.advertise or self.url, token, queue_dir,
                                            force=fresh_token)
             self.executor = SupervisorExecutor(self.backend.provider_block(), self.state / "tmp",

@@ -32,6 +32,10 @@ def add_arguments(p) -> None:
     p.add_argument("--drain", action="store_true", help="exit once everything present has been processed")
     p.add_argument("--cold", action="store_true", help="no warm workers: every event loads its models (as on OSCAR)")
     p.add_argument("--event-timeout", type=float, default=900.0)
+    p.add_argument("--minio-queue", action="store_true",
+                   help="MinIO on this machine: also keep undelivered events in a queue_dir (adds ~1-3 s per stage)")
+    p.add_argument("--sweep-every", type=float, default=600.0,
+                   help="MinIO mode: re-list the input paths every N s for objects with no event (default 600)")
 
 
 def options(args):
@@ -46,7 +50,8 @@ def options(args):
     data = args.data.resolve()
     return ServeOptions(fdl=load_fdl(args.fdl), state_dir=(args.state or data / ".herbmorph").resolve(),
                         data_dir=data, minio=args.minio, listen_host=host or "127.0.0.1", listen_port=int(port or 0),
-                        advertise=args.advertise, slots=slots, event_timeout=args.event_timeout, warm=not args.cold)
+                        advertise=args.advertise, slots=slots, event_timeout=args.event_timeout, warm=not args.cold,
+                        minio_queue=args.minio_queue, sweep_every=args.sweep_every)
 
 
 def _table(rt) -> Table:
