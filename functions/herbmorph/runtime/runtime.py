@@ -124,14 +124,18 @@ class Slot:
     def worker_alive(self) -> bool:
         return self.proc is not None and self.proc.is_alive()
 
-    def _drain_outcomes(self) -> None:
+    def _outcomes(self, wait: float = 0.0) -> list[int]:
+        """Handler exit codes the warm worker reported since last asked (waits ``wait`` s for one)."""
+        codes = []
         with contextlib.suppress(EOFError, OSError):
-            while self.conn is not None and self.conn.poll():
+            while self.conn is not None and self.conn.poll(wait if not codes else 0):
                 _, code, seconds, rss = self.conn.recv()
                 name = self.service.name
                 self.rt.metrics.documents.labels(name, {0: "result", 1: "error"}.get(code, "none")).inc()
                 self.rt.metrics.handler_latency.labels(name).observe(seconds)
                 self.rt.metrics.worker_rss.labels(name, str(self.index)).set(rss)
+                codes.append(code)
+        return codes
 
     # -- dispatch
     def loop(self) -> None:
@@ -156,9 +160,14 @@ class Slot:
         if self.stage and not self.worker_alive() and not rt.stopping.is_set():
             log.warning("%s: warm worker %s is gone; restarting it", name, self.index)
             self.start_worker()
-        extra = {"HERBMORPH_WARM_SOCKET": self.socket_path} if self.worker_alive() else {}
+        warm = self.worker_alive()
+        extra = {"HERBMORPH_WARM_SOCKET": self.socket_path} if warm else {}
+        self._outcomes()  # forget anything left from an earlier, timed-out call
         result = rt.executor.run(self.service, event.id, event.body, extra)
-        self._drain_outcomes()
+        if warm and not any(c in (0, 1) for c in self._outcomes(wait=2.0)) and result.code == 0:
+            # The supervisor ignores the script's status, so a worker that died mid-call would
+            # look like success with nothing uploaded: a lost image. Retry it instead.
+            result.code, result.log_tail = 2, "the warm handler reported no document (worker died?)"
         if rt.stopping.is_set() and result.code != 0:
             rt.journal.retry_later(event.id, 0, "interrupted by shutdown")
             return
