@@ -1,8 +1,8 @@
-# herbmorph-deepaas: the synchronous DEEPaaS API (one upload in, the full result out).
-# PLACEHOLDER: the herbmorph DEEPaaS plugin (the `deepaas.v2.model` entry point) comes in a later
-# issue; until then deepaas-run starts with no model loaded. Build from the repository root:
+# herbmorph-deepaas: the synchronous DEEPaaS API (one upload or URL in, the full result out).
+# Build from the repository root:
 #   docker build -f images/deepaas.Dockerfile -t registry.example.org/herbmorph/herbmorph-deepaas:0.1.0 .
-# CPU image (both models + Tesseract); OSCAR exposes it with `expose: {api_port: 5000}`.
+# CPU image (both models + Tesseract). OSCAR runs fdl/herbmorph-deepaas.sh (deepaas-run under the
+# service's path); `docker run -p 5000:5000 IMAGE` runs the CMD below with /etc/deepaas/deepaas.conf.
 FROM python:3.11-slim-bookworm
 
 ARG SEGMENT_WEIGHTS=models/segment.pt
@@ -15,9 +15,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     YOLO_AUTOINSTALL=false \
     YOLO_CONFIG_DIR=/tmp/ultralytics \
     MPLCONFIGDIR=/tmp/matplotlib \
+    DEEPAAS_V2_MODEL=herbmorph \
+    HERBMORPH_DEVICE=cpu \
     HERBMORPH_SEGMENT_WEIGHTS=/opt/herbmorph/models/segment.pt \
     HERBMORPH_SCALE_WEIGHTS=/opt/herbmorph/models/scale.pt
 
+# Tesseract pinned (the OCR behind the scale stage); libGL/glib for the opencv wheel ultralytics
+# pulls in follow the Debian point release of the base tag.
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
@@ -27,6 +31,8 @@ RUN apt-get update \
 WORKDIR /opt/herbmorph
 COPY pyproject.toml README.md* ./
 COPY functions/herbmorph ./functions/herbmorph
+# DEEPaaS 2.6 needs marshmallow 3 and webargs 5. Installing herbmorph registers the
+# `deepaas.v2.model: herbmorph` entry point; the last command fails the build if DEEPaaS can't see it.
 RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu \
       torch==2.15.0 torchvision==0.29.2 \
  && pip install --no-cache-dir \
@@ -35,9 +41,15 @@ RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu 
       ultralytics==8.4.190 pi-heif==1.4.0 pytesseract==0.3.13 scipy==1.17.1 minio==7.2.20 \
       deepaas==2.6.0 marshmallow==3.26.2 webargs==5.5.3 \
  && pip install --no-cache-dir --no-deps . \
- && deepaas-run --help > /dev/null
+ && python -c "from deepaas.model import loading; assert 'herbmorph' in loading.get_available_model_names('v2')"
 COPY ${SEGMENT_WEIGHTS} /opt/herbmorph/models/segment.pt
 COPY ${SCALE_WEIGHTS} /opt/herbmorph/models/scale.pt
+
+# Defaults for a bare `deepaas-run` (oslo.config reads this file): no train endpoint, and request
+# bodies capped at HERBMORPH_MAX_BYTES' default + 1 MiB before DEEPaaS reads them into memory.
+RUN mkdir -p /etc/deepaas \
+ && printf '[DEFAULT]\nmodel_name = herbmorph\ntrain_endpoint = false\nclient_max_size = 210763776\n' \
+      > /etc/deepaas/deepaas.conf
 
 RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin herbmorph
 USER 10001

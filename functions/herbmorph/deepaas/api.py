@@ -1,0 +1,204 @@
+"""DEEPaaS v2 plugin: one sheet (upload or URL) in, its result document (or overlay PNG) out.
+
+DEEPaaS imports this module in the server process (metadata, arguments, schema: all light) and
+again in each ``spawn``-ed worker, where :func:`warm` loads both models once and :func:`predict`
+runs the in-process cores (:class:`herbmorph.pipeline.Pipeline`), exactly as ``herbmorph measure``
+does. ``deepaas-cli predict`` calls :func:`predict` directly, without ``warm``: the models are then
+loaded on first use.
+"""
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import tempfile
+import unicodedata
+
+from webargs import fields, validate
+
+import herbmorph
+from herbmorph.config import Settings
+from herbmorph.deepaas.errors import ApiError, BadRequest, from_document
+from herbmorph.deepaas.schema import build_response_schema
+from herbmorph.models import model_info
+from herbmorph.outputs import error_document, sanitize_message
+from herbmorph.results import ORGAN_CLASSES, RESULT_SCHEMA, ImageInfo, to_json
+
+OUTPUTS = ("result", "opends", "both")
+ACCEPTS = ("application/json", "image/png")
+IMGSZ_RANGE = (128, 2048)
+MAX_URI_CHARS = 1024
+
+schema = build_response_schema()
+
+_PIPELINE = None  # one per worker process (spawn: module globals are per process)
+
+
+def _pipeline():
+    global _PIPELINE
+    if _PIPELINE is None:
+        from herbmorph.pipeline import Pipeline  # torch: only in the workers, never the server
+
+        _PIPELINE = Pipeline().setup()
+    return _PIPELINE
+
+
+def warm() -> None:
+    """Load both models (DEEPaaS calls this once in each worker before serving)."""
+    _pipeline()
+
+
+def get_metadata() -> dict:
+    s = Settings()
+    models = {}
+    for stage, path in (("segment", s.segment_weights), ("scale", s.scale_weights)):
+        try:
+            info = model_info(path)
+            models[stage] = {"name": info.name, "sha256": info.sha256, "version": f"sha256:{info.sha256[:12]}"}
+        except OSError as exc:
+            models[stage] = {"name": os.path.basename(str(path)), "error": type(exc).__name__}
+    return {
+        "id": "herbmorph",
+        "name": "herbmorph",
+        "description": "Measures plant organs (cm²) on herbarium sheet images: YOLO11-seg organs, "
+                       "ruler OCR + tick check, openDS annotations.",
+        "version": herbmorph.__version__,
+        "license": "Apache-2.0",
+        "author": "herbmorph contributors",
+        "result_schema": RESULT_SCHEMA,
+        "organ_classes": list(ORGAN_CLASSES),
+        "models": models,
+        "defaults": {"imgsz": s.imgsz, "conf": s.conf, "max_pixels": s.max_pixels, "max_bytes": s.max_bytes},
+    }
+
+
+def get_predict_args() -> dict:
+    # Fresh field objects each call: DEEPaaS mutates the ``accept`` field it is given.
+    form = {"location": "form"}
+    return {
+        "image": fields.Field(required=False, metadata={
+            **form, "type": "file", "description": "The sheet (JPEG, PNG, TIFF, WebP, BMP, GIF, JPEG 2000). "
+                                                   "Give either image or url."}),
+        "url": fields.Str(required=False, metadata={
+            **form, "description": "http(s) URL of the sheet; only public addresses are fetched."}),
+        "conf": fields.Float(required=False, load_default=None, validate=validate.Range(0.0, 1.0), metadata={
+            **form, "description": "Organ confidence threshold (default: HERBMORPH_CONF, 0.5)."}),
+        "imgsz": fields.Int(required=False, load_default=None, validate=validate.Range(*IMGSZ_RANGE), metadata={
+            **form, "description": "Segment model input size in px (default: HERBMORPH_IMGSZ, 1024)."}),
+        "output": fields.Str(required=False, load_default="result", validate=validate.OneOf(list(OUTPUTS)), metadata={
+            **form, "enum": list(OUTPUTS),
+            "description": "result: the herbmorph/result/1 document; opends: the openDS annotation "
+                           "message; both: {result, opends}. Ignored for image/png."}),
+        "accept": fields.Str(required=False, load_default=ACCEPTS[0], validate=validate.OneOf(list(ACCEPTS)), metadata={
+            "location": "headers", "enum": list(ACCEPTS),
+            "description": "application/json: the document; image/png: the overlay of the organs."}),
+    }
+
+
+def get_train_args() -> dict:
+    # No training over the API (`herbmorph train` does it); deepaas-cli asks for these regardless.
+    return {}
+
+
+def _clean_name(name) -> str:
+    """The client's file name as the document's image.uri: printable, bounded, never a path we open."""
+    text = "".join(c for c in str(name or "") if unicodedata.category(c)[0] != "C")
+    return text[:MAX_URI_CHARS] or "<upload>"
+
+
+def _remove_temp(upload) -> None:
+    """DEEPaaS (server and CLI) copies every upload to a temp file and never deletes it. Only files
+    inside the temp folder are removed: a direct caller's own file is never touched."""
+    path = getattr(upload, "filename", None)
+    if not isinstance(path, str):
+        return
+    tmp = os.path.realpath(tempfile.gettempdir())
+    real = os.path.realpath(path)
+    if real.startswith(tmp + os.sep):
+        try:
+            os.unlink(real)
+        except OSError:
+            pass
+
+
+def _bad(message: str, uri: str = "", stage: str = "request", kind: str = "bad-request") -> BadRequest:
+    from herbmorph.errors import InputError
+
+    return from_document(error_document(ImageInfo(uri=uri), stage, InputError(message, kind=kind)))
+
+
+def _with_options(base, conf, imgsz):
+    """The loaded pipeline with this request's conf/imgsz: shallow copies share the models."""
+    if conf is None and imgsz is None:
+        return base
+    settings = base.settings.with_overrides(conf=conf, imgsz=imgsz)
+    p = copy.copy(base)
+    p.settings = settings
+    p.segment = copy.copy(base.segment)
+    p.segment.settings = settings
+    return p
+
+
+def _check_options(conf, imgsz, output, accept) -> None:
+    # deepaas-cli passes arguments through argparse without the webargs validators: check again.
+    if conf is not None and not (isinstance(conf, (int, float)) and 0.0 <= conf <= 1.0):
+        raise _bad(f"conf must be a number within 0..1, not {conf!r}")
+    if imgsz is not None and not (isinstance(imgsz, int) and IMGSZ_RANGE[0] <= imgsz <= IMGSZ_RANGE[1]):
+        raise _bad(f"imgsz must be an integer within {IMGSZ_RANGE[0]}..{IMGSZ_RANGE[1]}, not {imgsz!r}")
+    if output not in OUTPUTS:
+        raise _bad(f"output must be one of {', '.join(OUTPUTS)}, not {output!r}")
+    if accept not in (*ACCEPTS, "*/*"):
+        raise _bad(f"accept must be one of {', '.join(ACCEPTS)}, not {accept!r}")
+
+
+def _measure(image, url, conf, imgsz):
+    if (image is None) == (not url):
+        raise _bad("give exactly one of image (a file upload) or url")
+    base = _pipeline()
+    pipeline = _with_options(base, conf, imgsz)
+    if image is not None:
+        if not hasattr(image, "filename") or not isinstance(image.filename, str):
+            raise _bad("image must be a file upload (multipart/form-data with a file name)")
+        return pipeline.measure(image.filename, _clean_name(image.original_filename))
+    from herbmorph.urlfetch import UrlError, fetch
+
+    uri = sanitize_message(url)  # signed-URL parameters and user:password never reach the document
+    try:
+        fetched = fetch(url, max_bytes=base.settings.max_bytes)
+    except UrlError as exc:
+        raise from_document(error_document(ImageInfo(uri=uri), "fetch", exc)) from None
+    return pipeline.measure(fetched.data, uri)
+
+
+def _respond(m, output, accept):
+    if not m.ok:
+        raise from_document(m.doc)
+    if accept == "image/png":
+        from herbmorph.area.overlay import render_overlay
+
+        return io.BytesIO(render_overlay(m.rgb, m.doc))  # BytesIO: what deepaas-cli writes as a file
+    result = json.loads(to_json(m.doc))  # the canonical serialisation every adapter shares
+    if output == "result":
+        return result
+    from herbmorph.area.opends import annotation_event
+    from herbmorph.outputs import default_job_id
+
+    event = annotation_event(m.doc, default_job_id(m.doc))
+    return event if output == "opends" else {"result": result, "opends": event}
+
+
+def predict(image=None, url=None, conf=None, imgsz=None, output="result", accept="application/json", **_ignored):
+    """Measure one sheet. Returns the result document (dict), or the overlay PNG (BytesIO) for
+    ``accept=image/png``. Raises :class:`ApiError` (a JSON 4xx/5xx) for anything else."""
+    try:
+        try:
+            _check_options(conf, imgsz, output or "result", accept or "application/json")
+            m = _measure(image, url, conf, imgsz)
+            return _respond(m, output or "result", accept or "application/json")
+        finally:
+            _remove_temp(image)
+    except ApiError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - anything else is ours: a JSON 500, no traceback
+        raise from_document(error_document(ImageInfo(uri=""), "internal", exc)) from None
