@@ -10,6 +10,9 @@ MINIO_VERSION=${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}
 
 need_apt=()
 command -v tesseract >/dev/null || need_apt+=(tesseract-ocr tesseract-ocr-eng)
+# headless browser for the batch report test (Playwright drives the system chromium: its own
+# browser download is not reachable here)
+command -v chromium >/dev/null || need_apt+=(chromium)
 if ((${#need_apt[@]})); then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

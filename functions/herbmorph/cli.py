@@ -1,4 +1,4 @@
-"""`herbmorph` command line: a thin adapter over the cores (measure, serve, evaluate, train, synth)."""
+"""`herbmorph` command line: a thin adapter over the cores (measure, serve, batch, evaluate, train, synth)."""
 from __future__ import annotations
 
 import argparse
@@ -128,6 +128,12 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def cmd_batch(args) -> int:
+    from .batch.cli import main
+
+    return main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .train import TrainPlan  # light: no torch until training actually runs
 
@@ -160,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(v)
     v.set_defaults(func=cmd_serve)
+
+    b = sub.add_parser("batch", help="reprocess a bucket prefix or folder: resumable, parallel, models loaded once per worker")
+    from .batch.cli import add_arguments as add_batch_arguments
+
+    add_batch_arguments(b)
+    b.set_defaults(func=cmd_batch)
 
     s = sub.add_parser("synth", help="generate a labelled synthetic set")
     s.add_argument("out")
