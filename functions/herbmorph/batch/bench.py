@@ -53,7 +53,7 @@ def _copies(folder: Path, n: int, width: int | None = None, cheap: bool = False)
     return out
 
 
-def bench_cores(images: list[Path], pipeline=None) -> dict:
+def bench_cores(images: list[Path], threads: int, pipeline=None) -> dict:
     """The cores' own work per image: measure, then the area function's three outputs rendered
     in memory (result JSON, openDS event, overlay PNG), with no storage at all."""
     from herbmorph.area.opends import annotation_event
@@ -62,8 +62,11 @@ def bench_cores(images: list[Path], pipeline=None) -> dict:
     from herbmorph.pipeline import Pipeline
     from herbmorph.results import to_json
 
+    import torch
+
     t0 = time.perf_counter()
     pipeline = pipeline or Pipeline(Settings()).setup()
+    torch.set_num_threads(threads)  # after the import: ultralytics' import sets its own default
     setup = time.perf_counter() - t0
     per, measure_only = [], []
     for path in images:
@@ -76,19 +79,24 @@ def bench_cores(images: list[Path], pipeline=None) -> dict:
         json.dumps(annotation_event(m.doc, default_job_id(m.doc)), indent=2, ensure_ascii=False)
         render_overlay(m.rgb, m.doc)
         per.append(time.perf_counter() - t)
-    return {"setup_s": setup, "per_image_s": per, "mean_s": statistics.mean(per),
-            "measure_only_mean_s": statistics.mean(measure_only), "pipeline": pipeline}
+    # steady state: the first image (lazy initialisation) is left out, as it is for batch
+    return {"setup_s": setup, "per_image_s": per, "mean_s": statistics.mean(per[1:]),
+            "measure_only_mean_s": statistics.mean(measure_only[1:]), "pipeline": pipeline}
 
 
-def bench_batch(images: list[Path], work: Path, round_: int = 0) -> dict:
+def bench_batch(images: list[Path], work: Path, threads: int, round_: int = 0) -> dict:
+    """``mean_s``: the steady state, from the first image's outcome to the last one's, per image
+    (the worker's model load, its first image's warm-up and the pool's start and stop excluded,
+    as they are for the in-process side); ``mean_with_setup_s``: the whole run's wall time."""
     from .runner import BatchOptions, run_batch
 
     opts = BatchOptions(source=str(images[0].parent), dest=str(work / f"batch-out-{round_}"), workers=1,
-                        journal=work / f"batch-{round_}.sqlite", show_progress=False)
-    result = run_batch(opts)
+                        journal=work / f"batch-{round_}.sqlite", threads=threads, show_progress=False)
+    done_at: list[float] = []
+    result = run_batch(opts, on_event=lambda kind, o: done_at.append(time.perf_counter()))
     assert result.counts.get("measured") == len(images), result.counts
-    steady = (result.seconds - result.setup_s) / len(images)
-    return {"wall_s": result.seconds, "setup_s": result.setup_s, "mean_s": steady,
+    return {"wall_s": result.seconds, "setup_s": result.setup_s,
+            "mean_s": (done_at[-1] - done_at[0]) / (len(done_at) - 1),
             "mean_with_setup_s": result.seconds / len(images)}
 
 
@@ -175,14 +183,16 @@ def bench_memory(n: int, work: Path, workers: int | None) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="scripts/bench_batch", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--images", type=int, default=6, help="images for the side-by-side comparison")
+    ap.add_argument("--images", type=int, default=8, help="images for the side-by-side comparison")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads on both sides (the same on both, or the comparison measures threading)")
     ap.add_argument("--rounds", type=int, default=3, help="alternated rounds of cores and batch")
     ap.add_argument("--memory-images", type=int, default=1000, help="images for the memory run (0: skip)")
     ap.add_argument("--memory-workers", type=int, help="workers of the memory run (default: from capacity)")
     ap.add_argument("--out", type=Path, default=REPO_DIR / "out" / "bench_batch")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    report: dict = {"machine": {"cores": os.cpu_count(), "loadavg_start": os.getloadavg()}}
+    report: dict = {"machine": {"cores": os.cpu_count(), "loadavg_start": os.getloadavg()}, "threads": args.threads}
     with tempfile.TemporaryDirectory(prefix="herbmorph-bench-") as tmp:
         work = Path(tmp)
         images = _copies(work / "src", args.images)
@@ -190,9 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         # alternated rounds (cores, batch, cores, batch …): drift on a shared machine hits both
         cores, batch, pipeline = [], [], None
         for r in range(args.rounds):
-            cores.append(bench_cores(images, pipeline))
+            cores.append(bench_cores(images, args.threads, pipeline))
             pipeline = cores[-1].pop("pipeline")
-            batch.append(bench_batch(images, work, r))
+            batch.append(bench_batch(images, work, args.threads, r))
         del pipeline
         report["cores"], report["batch"] = _merge(cores), _merge(batch)
         report["cores"]["setup_s"] = cores[0]["setup_s"]
@@ -224,7 +234,7 @@ def markdown(r: dict) -> str:
         f"| per event: 1 cold `herbmorph measure` | {e['measure_mean_s'] * 1000:.0f} ms | {q['event_measure_over_cores']:.2f} |",
         "", f"model load: {c['setup_s']:.1f} s in-process, {b['setup_s']:.1f} s in the batch worker; "
             f"load average {r['machine']['loadavg_start'][0]:.1f} → {r['machine']['loadavg_end'][0]:.1f} "
-            f"on {r['machine']['cores']} cores",
+            f"on {r['machine']['cores']} cores; {r.get('threads')} torch thread(s) on both sides",
     ]
     m = r.get("memory")
     if m:

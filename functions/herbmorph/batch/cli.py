@@ -25,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", nargs="?", help="s3://bucket/prefix or a local folder of sheet images")
     p.add_argument("--out", help="s3://bucket/prefix or a local folder (the event chain's results folder mixes in)")
     p.add_argument("--workers", type=int, help="worker processes (default: from cores and memory, see README)")
+    p.add_argument("--threads", type=int, help="torch threads per worker (default: the usable cores split between the workers)")
     p.add_argument("--force", action="store_true", help="measure every image, even when its result is current")
     p.add_argument("--retry-failed", action="store_true", help="measure again the images whose outcome is an error document")
     p.add_argument("--journal", type=Path, help="progress journal (default ~/.cache/herbmorph/batch/<source+dest>.sqlite)")
@@ -63,7 +64,7 @@ def main(args) -> int:
         raise SystemExit("herbmorph batch: SOURCE and --out DEST are required")
     opts = BatchOptions(source=args.source, dest=args.out, workers=args.workers, force=args.force,
                         retry_failed=args.retry_failed, journal=args.journal, settings=settings,
-                        shard=args.shard, show_progress=not args.no_progress)
+                        shard=args.shard, threads=args.threads, show_progress=not args.no_progress)
     if args.oscar:
         from .oscar_jobs import submit
 

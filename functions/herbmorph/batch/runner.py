@@ -48,6 +48,7 @@ class BatchOptions:
     settings: Settings = field(default_factory=Settings)
     items: Optional[list[Item]] = None  # a given slice (OSCAR job) instead of listing the source
     shard: Optional[tuple[int, int]] = None  # (index, count): only keys hashing to index
+    threads: Optional[int] = None  # torch threads per worker; None: the usable cores split between workers
     show_progress: bool = True
 
 
@@ -219,6 +220,7 @@ def _dispatch(opts, p: Plan, models, mkey, journal: Journal, dest: Destination, 
     else:
         n = 1  # measure one worker's footprint first, then size the pool
     threads = max(1, cores // n) if n > 1 else first_threads
+    threads = opts.threads or threads
     for _ in range(n):
         workers.spawn(threads)
     workers.threads = threads
@@ -319,7 +321,7 @@ def _grow(workers: _Workers, journal: Journal, rss: dict, waiting: int, result: 
     journal.set_meta("image_s", round(image_s, 2))
     extra = pool_size(plan_.workers, waiting, image_s, setup_s, running=1) - 1
     if extra > 0:
-        workers.threads = max(1, cores // (extra + 1))
+        workers.threads = workers.opts.threads or max(1, cores // (extra + 1))
         for _ in range(extra):
             workers.spawn(workers.threads)
         journal.set_meta("worker_pids", ",".join(map(str, workers.pids())))

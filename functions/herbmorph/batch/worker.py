@@ -20,6 +20,7 @@ import os
 import queue
 import resource
 import signal
+import time
 import sys
 
 from herbmorph.config import Settings
@@ -165,9 +166,11 @@ def worker_main(wid: int, source_text: str, dest_text: str, settings: Settings, 
             return
         _set_threads(task.get("threads", threads))
         results.put(("start", wid, task["item"]["key"]))
+        t0 = time.perf_counter()
         try:
             outcome = worker.process(task)
         except Exception as exc:  # noqa: BLE001 - never lose the image: report it
             outcome = {"key": task["item"]["key"], "action": "failed", "sha256": None, "kind": "internal",
                        "message": f"{type(exc).__name__}: {exc}", "summary": None}
+        outcome["seconds"] = round(time.perf_counter() - t0, 4)
         results.put(("done", wid, outcome, rss_bytes()))
