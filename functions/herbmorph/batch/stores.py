@@ -126,7 +126,9 @@ def s3_client():
 # ------------------------------------------------------------------------------------ sources
 
 
-class Source:
+class _Located:
+    """A folder or bucket prefix, with its S3 client made on first use (folders never need one)."""
+
     def __init__(self, location: Location):
         self.location = location
         self._client = None
@@ -137,6 +139,8 @@ class Source:
             self._client = s3_client()
         return self._client
 
+
+class Source(_Located):
     def items(self) -> Iterator[Item]:
         loc = self.location
         if loc.is_s3:
@@ -187,17 +191,10 @@ class Source:
 # ------------------------------------------------------------------------------- destinations
 
 
-class Destination:
+class Destination(_Located):
     def __init__(self, location: Location, settings: Settings | None = None):
-        self.location = location
+        super().__init__(location)
         self.settings = settings or Settings()
-        self._client = None
-
-    @property
-    def client(self):
-        if self._client is None:
-            self._client = s3_client()
-        return self._client
 
     def ensure(self) -> None:
         """Create the destination bucket (or folder) when it does not exist yet."""
