@@ -86,7 +86,13 @@ def train_one(task: str, data_yaml: Path, plan: TrainPlan, hours: float, imgsz: 
             metrics = {k.strip(): float(v) for k, v in rows[-1].items() if k.strip() and _is_float(v)}
     return {"task": task, "arch": arch, "init": str(init) if init else "random", "imgsz": imgsz, "hours": hours,
             "epochs_done": int(metrics.get("epoch", 0)),
-            "final_metrics": metrics, "weights": str(dest.relative_to(REPO_DIR))}
+            "final_metrics": metrics, "weights": _shown(dest)}
+
+
+def _shown(path: Path) -> str:
+    """Relative to the repository when inside it (the shipped weights), else absolute."""
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO_DIR)) if path.is_relative_to(REPO_DIR) else str(path)
 
 
 def _is_float(v) -> bool:
