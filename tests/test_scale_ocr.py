@@ -62,3 +62,49 @@ def test_dual_ruler_inch_row_can_never_be_read_as_cm():
     assert _contradicts("cm", inch, [cm])
     assert not _contradicts("cm", cm, [inch])
     assert not _contradicts("inch", inch, [cm])
+
+
+# --------------------------------------------------------------------------- real Tesseract
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from herbmorph.evaluate import ocr_chars  # noqa: E402
+from herbmorph.scale.ruler import OCR_DIGIT_PX, cc_char_boxes, read_ruler, read_view  # noqa: E402
+from herbmorph.synth.rulers import render_ruler  # noqa: E402
+
+
+def test_numbers_on_rendered_rulers_are_read():
+    """Character accuracy of the printed numbers (the evaluation's measure) over designs and
+    resolutions, straight from read_ruler: at least 90%."""
+    correct = total = 0
+    for ppc in (25, 50, 120):
+        for design in ("cm-black", "cm-white", "cm-15", "block", "dual"):
+            d = render_ruler(np.random.default_rng([ppc, 99]), ppc, design)
+            c, t = ocr_chars(d.digits, read_ruler(d.image).digits, 0.4 * ppc)
+            correct, total = correct + c, total + t
+    assert correct / total >= 0.9, (correct, total)
+
+
+@pytest.mark.parametrize("ppc,design", [(60, "cm-15"), (40, "cm-black"), (25, "block"), (90, "cm-white")])
+def test_glyph_blobs_cover_every_number(ppc, design):
+    """Number locations come from glyph blobs, not only from Tesseract's page layout (which can
+    return nothing at all on a clean ruler)."""
+    d = render_ruler(np.random.default_rng([ppc, 1]), ppc, design)
+    gray = cv2.cvtColor(d.image, cv2.COLOR_RGB2GRAY)
+    if np.median(gray) < 110:
+        gray = 255 - gray
+    blobs = cc_char_boxes(gray, min_h=4)
+    for g in d.digits:
+        assert any(b[1] - 1 <= g["cx"] <= b[3] + 1 or  # a number of two glyphs: its centre
+                   (b[1] - 1 <= g["bbox"][0] + 1 and g["bbox"][0] <= b[3])  # or its first glyph
+                   for b in blobs if b[2] - 2 <= g["cy"] <= b[4] + 2), g["text"]
+
+
+def test_small_digits_are_upscaled_for_tesseract():
+    d = render_ruler(np.random.default_rng([25, 99]), 25, "cm-15")
+    gray = cv2.cvtColor(d.image, cv2.COLOR_RGB2GRAY)
+    v = read_view(0, gray, 75.0)
+    printed = np.median([g["bbox"][3] - g["bbox"][1] for g in d.digits])
+    assert printed < 15 and v.digit_height >= 0.75 * OCR_DIGIT_PX
+    assert {dg.value for dg in v.digits if dg.conf > 75} >= set(range(1, 16)) - {1}

@@ -26,7 +26,9 @@ class Settings:
     imgsz: int = field(default_factory=lambda: _env("HERBMORPH_IMGSZ", 1024))
     conf: float = field(default_factory=lambda: _env("HERBMORPH_CONF", 0.5))
     scale_imgsz: int = field(default_factory=lambda: _env("HERBMORPH_SCALE_IMGSZ", 416))
-    scale_conf: float = field(default_factory=lambda: _env("HERBMORPH_SCALE_CONF", 0.25))
+    # Low on purpose: the small ruler detector often sees a ruler as several weak fragments,
+    # which scale.core merges; a non-ruler box costs a null from the reader, never a guess.
+    scale_conf: float = field(default_factory=lambda: _env("HERBMORPH_SCALE_CONF", 0.02))
     # Refuse decoded images above this many pixels (decompression bombs).
     max_pixels: int = field(default_factory=lambda: _env("HERBMORPH_MAX_PIXELS", 120_000_000))
     # Refuse encoded inputs above this many bytes.

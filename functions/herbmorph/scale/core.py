@@ -15,7 +15,11 @@ from .ruler import RulerReading, read_ruler
 # the image's long side is shorter or longer than this is not a ruler we read correctly.
 PLAUSIBLE_LONG_SIDE_CM = (15.0, 120.0)
 CROP_MARGIN = 0.08   # of the box's short side: detectors clip tick ends
-MAX_CANDIDATES = 3
+MAX_CANDIDATES = 3   # rulers (merged box clusters) read per sheet, best supported first
+MAX_BOXES = 30       # raw detector boxes considered for clustering
+MERGE_OVERLAP = 0.5  # boxes whose intersection covers this share of the smaller one merge
+MERGE_MIN_REL = 0.2  # ... if at least this confident relative to the cluster's best box
+END_MARGIN_CM = 0.7  # a ruler runs on about this far past its end ticks and numbers
 
 
 def plausibility_reason(px_per_cm: float, hw: tuple[int, int]) -> str | None:
@@ -36,6 +40,40 @@ def crop_box(rgb: np.ndarray, box) -> tuple[np.ndarray, int, int]:
     return rgb[y1:y2, x1:x2], x1, y1
 
 
+def _inter(a, b) -> float:
+    ix = min(a[2], b[2]) - max(a[0], b[0])
+    iy = min(a[3], b[3]) - max(a[1], b[1])
+    return ix * iy if ix > 0 and iy > 0 else 0.0
+
+
+def _area(a) -> float:
+    return max(0.0, a[2] - a[0]) * max(0.0, a[3] - a[1])
+
+
+def merge_boxes(boxes: list[tuple[list[float], float]], overlap: float = MERGE_OVERLAP
+                ) -> list[tuple[list[float], float]]:
+    """Cluster overlapping detections into one box per object: (union box, best member's
+    confidence), ordered by the members' summed confidence.
+
+    A small detector at low resolution often sees a long ruler as several fragments, each of
+    low confidence and none covering the whole ruler. Their union covers it, and their summed
+    confidence ranks it above a single stray box. Reading a generous crop costs nothing in
+    safety: the reader, not the box, decides the scale.
+    """
+    clusters: list[list] = []  # [union box, summed conf, max conf]
+    for box, conf in sorted(boxes, key=lambda bc: -bc[1]):
+        for cl in clusters:
+            u = cl[0]
+            if _inter(box, u) >= overlap * max(min(_area(box), _area(u)), 1e-9):
+                if conf >= MERGE_MIN_REL * cl[2]:  # far weaker duplicates only loosen the box
+                    cl[0] = [min(u[0], box[0]), min(u[1], box[1]), max(u[2], box[2]), max(u[3], box[3])]
+                    cl[1] += conf
+                break
+        else:
+            clusters.append([list(box), float(conf), float(conf)])
+    return [(u, top) for u, _, top in sorted(clusters, key=lambda cl: -cl[1])]
+
+
 def reading_to_result(reading: RulerReading, box, det_conf: float, x0: int, y0: int,
                       hw: tuple[int, int], model) -> ScaleResult:
     digits = [Digit(value=d.value, conf=d.conf, x=round(d.x + x0, 1), y=round(d.y + y0, 1)) for d in reading.digits]
@@ -48,7 +86,25 @@ def reading_to_result(reading: RulerReading, box, det_conf: float, x0: int, y0: 
     why = plausibility_reason(reading.px_per_cm, hw)
     if why:
         return ScaleResult.null(why, **common)
+    common["bbox"] = [round(float(v), 1) for v in fit_box_to_reading(box, reading, x0, y0)]
     return ScaleResult(status="ok", px_per_cm=round(reading.px_per_cm, 3), method=reading.method, **common)
+
+
+def fit_box_to_reading(box, reading: RulerReading, x0: int, y0: int) -> list[float]:
+    """Trim a (merged, generous) box's long axis to what the reading found: the ticks and
+    numbers plus END_MARGIN_CM at each end. Never grows the box; the short axis is kept."""
+    if reading.axis_span is None or not reading.px_per_cm:
+        return list(box)
+    lo, hi = reading.axis_span
+    m = END_MARGIN_CM * reading.px_per_cm
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if reading.rotation in (0, 180):
+        x1, x2 = max(x1, x0 + lo - m), min(x2, x0 + hi + m)
+    else:
+        y1, y2 = max(y1, y0 + lo - m), min(y2, y0 + hi + m)
+    if x2 <= x1 or y2 <= y1:
+        return list(box)
+    return [x1, y1, x2, y2]
 
 
 class ScalePredictor:
@@ -69,7 +125,8 @@ class ScalePredictor:
                                  device=resolve_device(self.settings.device))[0]
         boxes = res.boxes.xyxy.cpu().numpy().tolist()
         confs = res.boxes.conf.cpu().numpy().tolist()
-        return sorted(zip(boxes, confs), key=lambda bc: -bc[1])[:MAX_CANDIDATES]
+        raw = sorted(zip(boxes, confs), key=lambda bc: -bc[1])[:MAX_BOXES]
+        return merge_boxes(raw)[:MAX_CANDIDATES]
 
     def predict(self, rgb: np.ndarray) -> ScaleResult:
         self.setup()

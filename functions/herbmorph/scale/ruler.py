@@ -22,9 +22,16 @@ MIN_DOMINANCE = 1.2     # and stronger than any unrelated line
 MIN_TICK_PX = 2.5       # a lattice finer than this (in original pixels) is not resolved
 CM_LEVEL_MAX_PX = 32.0  # below this many px per unit, a unit-sized lattice can only be cm:
                         # an inch would mean < 12.6 px/cm, which we treat as implausible
+CM_LEVEL_ONLY_BELOW_PX = 28.0  # a half-cm lattice may stand in for the mm one only where mm
+                        # ticks are unresolved (< 2.8 px apart): above that a real ruler shows
+                        # its mm lattice, and a digit-period lattice alone is what a colour
+                        # chart's patches (or the digits themselves) produce
+DIGIT_BAND = 1.0        # rows within this many digit heights of a number's centre are digits
 MAX_DUTY = 0.3          # ticks are thin lines; colour-chart patches fill their period
 OCR_TARGET_SHORT_SIDE = 160  # upscale small crops so digits reach Tesseract-friendly size
 OCR_MAX_LONG_SIDE = 6000
+OCR_MAX_UPSCALE = 6.0
+OCR_DIGIT_PX = 40            # digit height Tesseract reads best; small digits are upscaled to it
 
 
 @dataclass
@@ -39,6 +46,9 @@ class RulerReading:
     digits: list[Digit] = field(default_factory=list)  # in crop pixels
     rotation: int = 0
     n_fit_digits: int = 0
+    # Along the ruler's long axis, the crop-pixel range its ticks and numbers cover (crop x for
+    # a horizontal ruler, crop y for a vertical one); None when not read.
+    axis_span: tuple[float, float] | None = None
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
@@ -64,14 +74,27 @@ def to_crop_coords(x: float, y: float, k: int, crop_hw: tuple[int, int]) -> tupl
     return y, h - 1 - x
 
 
-def prepare_for_ocr(gray: np.ndarray) -> tuple[np.ndarray, float]:
+def _dark_body(img: np.ndarray) -> bool:
+    return bool(np.median(img) < 110)  # white-on-black ruler
+
+
+def axis_to_crop(x: float, k: int, crop_hw: tuple[int, int]) -> float:
+    """A position along the upright view's x axis → the crop's coordinate along the same axis."""
+    h, w = crop_hw
+    return {0: x, 1: x, 2: w - 1 - x, 3: h - 1 - x}[k]
+
+
+def prepare_for_ocr(gray: np.ndarray, f: float | None = None,
+                    flip: bool | None = None) -> tuple[np.ndarray, float]:
     """The paper's preprocessing (greyscale, bilateral filter), after an upscale of small crops
-    and a polarity flip so digits are dark on light, as Tesseract prefers."""
+    and a polarity flip so digits are dark on light, as Tesseract prefers. ``f`` forces the
+    upscale factor (still capped by OCR_MAX_LONG_SIDE)."""
     h, w = gray.shape
-    f = float(np.clip(OCR_TARGET_SHORT_SIDE / max(h, 1), 1.0, 6.0))
+    if f is None:
+        f = float(np.clip(OCR_TARGET_SHORT_SIDE / max(h, 1), 1.0, OCR_MAX_UPSCALE))
     f = min(f, OCR_MAX_LONG_SIDE / max(w, 1)) if w * f > OCR_MAX_LONG_SIDE else f
     img = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC) if f != 1.0 else gray.copy()
-    if np.median(img) < 110:  # white-on-black ruler
+    if (_dark_body(img) if flip is None else flip):
         img = 255 - img
     img = cv2.bilateralFilter(img, 9, 75, 75)
     return img, f
@@ -80,6 +103,7 @@ def prepare_for_ocr(gray: np.ndarray) -> tuple[np.ndarray, float]:
 TESS_CONFIG = "--psm 11 -c tessedit_char_whitelist=0123456789"
 TESS_CONFIG_LINES = "--psm 6 -c tessedit_char_whitelist=0123456789"
 SPLIT_GAP = 0.35  # gap (in digit heights) that separates two printed numbers
+CC_ENOUGH = 6     # glyph blobs in rows that make Tesseract's layout pass unnecessary
 
 
 def _char_boxes(img: np.ndarray) -> list[tuple[str, float, float, float, float]]:
@@ -94,6 +118,59 @@ def _char_boxes(img: np.ndarray) -> list[tuple[str, float, float, float, float]]
             if x2 > x1 and y2 > y1:
                 out.append((parts[0], x1, H - y2, x2, H - y1))  # boxes count y from the bottom
     return out
+
+
+def _overlaps(a: tuple, b: tuple, frac: float = 0.3) -> bool:
+    ix = min(a[3], b[3]) - max(a[1], b[1])
+    iy = min(a[4], b[4]) - max(a[2], b[2])
+    if ix <= 0 or iy <= 0:
+        return False
+    small = min((a[3] - a[1]) * (a[4] - a[2]), (b[3] - b[1]) * (b[4] - b[2]))
+    return ix * iy >= frac * max(small, 1e-9)
+
+
+def cc_char_boxes(img: np.ndarray, min_h: int = 8) -> list[tuple[str, float, float, float, float]]:
+    """Glyph boxes from connected components of the binarised view (dark ink on light).
+
+    Tesseract's own page segmentation sometimes sees a whole clean ruler as one picture and
+    returns nothing; glyphs of a printed number are simply blobs of one height in one row.
+    Ticks are excluded by shape (thin, or solid rectangles), and a blob only counts in a row
+    of at least three of similar height. The value of each box is read later, by Tesseract.
+    """
+    H, W = img.shape
+    thr, _ = cv2.threshold(img, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    # Global Otsu can split solid black blocks from everything else (block rulers) and lose
+    # thin grey digits; a local threshold keeps them.
+    block = int(max(15, min(H, W) // 4)) | 1
+    masks = [(img < thr).astype(np.uint8),
+             (cv2.adaptiveThreshold(img, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 12) > 0
+              ).astype(np.uint8)]
+    blobs: list[tuple] = []
+    for ink in masks:
+        _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+        for x, y, w, h, area in stats[1:]:
+            if h < min_h or h > 0.8 * H or x == 0 or y == 0 or x + w >= W or y + h >= H:
+                continue
+            if not 0.2 * h <= w <= 1.4 * h:
+                continue
+            fill = area / float(w * h)
+            if not 0.12 <= fill <= 0.85:
+                continue
+            b = ("?", float(x), float(y), float(x + w), float(y + h))
+            if not any(_overlaps(b, c) for c in blobs):
+                blobs.append(b)
+    rows: list[list[tuple]] = []
+    for b in sorted(blobs, key=lambda b: (b[2] + b[4]) / 2):
+        yc, hb = (b[2] + b[4]) / 2, b[4] - b[2]
+        for row in rows:
+            ry = np.mean([(c[2] + c[4]) / 2 for c in row])
+            rh = np.median([c[4] - c[2] for c in row])
+            if abs(yc - ry) < 0.35 * rh and abs(hb - rh) <= 0.3 * rh:
+                row.append(b)
+                break
+        else:
+            rows.append([b])
+    return [b for row in rows if len(row) >= 3 for b in row]
 
 
 def group_numbers(chars: list[tuple]) -> list[list[tuple]]:
@@ -118,6 +195,16 @@ def group_numbers(chars: list[tuple]) -> list[list[tuple]]:
     return [g for g in groups if len(g) <= 3]
 
 
+def _whiten(patch: np.ndarray) -> np.ndarray:
+    """Stretch a number's patch so its background is white like the canvas: grey patches on
+    white make Tesseract segment the patch rectangles, not the digits."""
+    p = patch.astype(np.float32)
+    lo, hi = float(p.min()), float(np.percentile(p, 85))
+    if hi - lo < 20:
+        return patch
+    return np.clip((p - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+
+
 def tesseract_digits(img: np.ndarray) -> tuple[list[Digit], float]:
     """Numbers on an upright view, centres in that view's pixels.
 
@@ -126,7 +213,12 @@ def tesseract_digits(img: np.ndarray) -> tuple[list[Digit], float]:
     """
     import pytesseract
 
-    groups = group_numbers(_char_boxes(img))
+    # Blob boxes first: Tesseract's boxes sometimes swallow a tick touching the digit, and
+    # over-tall boxes glue a whole run of numbers into one "word".
+    chars = cc_char_boxes(img)
+    if len(chars) < CC_ENOUGH:  # Tesseract's own layout pass is the slow part: only as a fallback
+        chars += [b for b in _char_boxes(img) if not any(_overlaps(b, c) for c in chars)]
+    groups = group_numbers(chars)
     if not groups:
         return [], 0.0
     h = int(max(max(c[4] for c in g) - min(c[2] for c in g) for g in groups))
@@ -142,7 +234,7 @@ def tesseract_digits(img: np.ndarray) -> tuple[list[Digit], float]:
     canvas = np.full((canvas_h, canvas_w), 255, np.uint8)
     spans, y = [], gap
     for x1, y1, x2, y2 in boxes:
-        canvas[y:y + y2 - y1, gap:gap + x2 - x1] = img[y1:y2, x1:x2]
+        canvas[y:y + y2 - y1, gap:gap + x2 - x1] = _whiten(img[y1:y2, x1:x2])
         spans.append((y, y + y2 - y1))
         y += y2 - y1 + gap
     data = pytesseract.image_to_data(canvas, config=TESS_CONFIG_LINES, output_type=pytesseract.Output.DICT)
@@ -162,11 +254,13 @@ def tesseract_digits(img: np.ndarray) -> tuple[list[Digit], float]:
 @dataclass
 class _View:
     k: int
-    img: np.ndarray
+    img: np.ndarray          # OCR image: upscaled, dark-on-light, bilateral-filtered
     scale: float
     digits: list[Digit]
     fits: list[SpacingEstimate]
     digit_height: float
+    tick_img: np.ndarray | None = None  # same geometry, *unfiltered*: the bilateral filter
+                                         # smears 1-px mm ticks into the background
 
     @property
     def support(self) -> tuple[int, float]:
@@ -176,11 +270,28 @@ class _View:
         return (len({d.value for d in f.digits}), -f.residual_px)
 
 
-def read_view(k: int, gray_upright: np.ndarray, min_conf: float) -> _View:
-    img, f = prepare_for_ocr(gray_upright)
+def tick_view(gray: np.ndarray, f: float, flip: bool | None = None) -> np.ndarray:
+    """The view the tick lattice is measured on: same upscale and polarity as the OCR image,
+    but no bilateral filter (it erases thin, low-contrast mm ticks)."""
+    img = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC) if f != 1.0 else gray.copy()
+    return 255 - img if (_dark_body(img) if flip is None else flip) else img
+
+
+def read_view(k: int, gray_upright: np.ndarray, min_conf: float, flip: bool | None = None) -> _View:
+    """OCR one upright view. ``flip`` forces the polarity (None: dark-bodied views are inverted)."""
+    img, f = prepare_for_ocr(gray_upright, flip=flip)
+    # Size the upscale by the digits themselves, not the crop: a wide ruler with small numbers
+    # would otherwise hand Tesseract 15-px glyphs.
+    blobs = cc_char_boxes(img)
+    if blobs:
+        h_digit = float(np.median([b[4] - b[2] for b in blobs]))
+        want = min(OCR_MAX_UPSCALE, f * OCR_DIGIT_PX / max(h_digit, 1.0))
+        if h_digit < 0.75 * OCR_DIGIT_PX and want > f * 1.15:
+            img, f = prepare_for_ocr(gray_upright, want, flip=flip)
     digits, h = tesseract_digits(img)
     confident = [d for d in digits if d.conf > min_conf]
-    return _View(k, img, f, digits, fit_digit_rows(confident, row_tol=max(6.0, 0.5 * h)), h)
+    return _View(k, img, f, digits, fit_digit_rows(confident, row_tol=max(6.0, 0.5 * h)), h,
+                 tick_view(gray_upright, f, flip))
 
 
 def _contradicts(unit: str, est: SpacingEstimate, others: list[SpacingEstimate]) -> bool:
@@ -198,8 +309,11 @@ def _confirm(view: _View, est: SpacingEstimate, allow_cm_level: bool) -> tuple[R
     hypotheses = [(10, "cm")]
     if d_orig >= CM_LEVEL_MAX_PX:
         hypotheses += [(16, "inch"), (8, "inch")]
-    elif allow_cm_level:  # an inch this small would be implausible (see CM_LEVEL_MAX_PX)
-        hypotheses += [(2, "cm"), (1, "cm")]
+    elif allow_cm_level and d_orig < CM_LEVEL_ONLY_BELOW_PX:
+        # An inch this small would be implausible (see CM_LEVEL_MAX_PX). Half-cm ticks are
+        # resolved at any plausible resolution (>= 7 px apart), so a one-tick-per-unit lattice
+        # is no ruler evidence: its only period is the digits' own, as on a colour chart.
+        hypotheses += [(2, "cm")]
     seen: list[str] = []
     others = [f for f in view.fits if f is not est]
     for n, unit in hypotheses:
@@ -209,11 +323,14 @@ def _confirm(view: _View, est: SpacingEstimate, allow_cm_level: bool) -> tuple[R
             seen.append(f"{n}/{unit}: this row is spaced 2.54× another row, so it is inches")
             continue
         # Measure ticks away from the numbers: a row of digits is periodic too.
-        bands = [(d.y - 0.6 * view.digit_height, d.y + 0.6 * view.digit_height) for d in est.digits]
+        bands = [(d.y - DIGIT_BAND * view.digit_height, d.y + DIGIT_BAND * view.digit_height) for d in est.digits]
         # The ticks must run along the numbered length, not fill one corner of it.
         extent = 0.6 * (max(d.x for d in est.digits) - min(d.x for d in est.digits))
-        lat: Lattice | None = find_lattice(view.img, d_up / n, exclude=bands, min_extent=extent,
-                                           upscale=view.scale)
+        tick_img = view.tick_img if view.tick_img is not None else view.img
+        # ... and only there: beyond the end numbers (plus a unit of margin) lies other content.
+        span = (min(d.x for d in est.digits) - 1.2 * d_up, max(d.x for d in est.digits) + 1.2 * d_up)
+        lat: Lattice | None = find_lattice(tick_img, d_up / n, exclude=bands, min_extent=extent,
+                                           upscale=view.scale, x_range=span)
         if lat is None:
             continue
         if lat.snr < MIN_SNR or lat.dominance < MIN_DOMINANCE:
@@ -227,18 +344,34 @@ def _confirm(view: _View, est: SpacingEstimate, allow_cm_level: bool) -> tuple[R
             seen.append(f"digits {d_orig:.2f} px/{unit} vs ticks {unit_px / view.scale:.2f} px/{unit}")
             continue
         to_cm = 1.0 if unit == "cm" else 1.0 / CM_PER_INCH
+        lo = min(lat.span[0], min(d.x for d in est.digits)) / view.scale
+        hi = max(lat.span[1], max(d.x for d in est.digits)) / view.scale
         return RulerReading(
             px_per_cm=unit_px / view.scale * to_cm, reason=None,
             method=f"{est.method}+ticks-{n}per{unit}",
             ocr_px_per_cm=d_orig * to_cm, tick_px_per_cm=unit_px / view.scale * to_cm,
-            rotation=view.k * 90, n_fit_digits=len(est.digits)), ""
+            rotation=view.k * 90, n_fit_digits=len(est.digits), axis_span=(lo, hi)), ""
     detail = "; ".join(seen) if seen else "no periodic tick pattern found"
     return None, f"tick lattice does not confirm digit spacing {d_orig:.1f} px/unit ({detail})"
+
+
+def _finish(reading: RulerReading, view: _View, digits_crop: list[Digit], hw: tuple[int, int]) -> RulerReading:
+    reading.digits = digits_crop
+    if reading.axis_span is not None:
+        a, b = (axis_to_crop(v, view.k, hw) for v in reading.axis_span)
+        reading.axis_span = (min(a, b), max(a, b))
+    return reading
 
 
 def read_ruler(crop_rgb: np.ndarray, min_conf: float = 75.0) -> RulerReading:
     gray = _gray(crop_rgb)
     views = [read_view(k, g, min_conf) for k, g in upright_views(gray)]
+    if max(v.support for v in views)[0] < 3:
+        # Polarity by the median fails on a dark ruler in a crop of mostly light paper (or the
+        # reverse): read the other polarity too before giving up.
+        for k, g in upright_views(gray):
+            auto = _dark_body(g)
+            views.append(read_view(k, g, min_conf, flip=not auto))
     views.sort(key=lambda v: v.support, reverse=True)
     best = views[0]
     digits_crop = []
@@ -249,8 +382,7 @@ def read_ruler(crop_rgb: np.ndarray, min_conf: float = 75.0) -> RulerReading:
     for est in best.fits:
         reading, why = _confirm(best, est, allow_cm_level=True)
         if reading:
-            reading.digits = digits_crop
-            return reading
+            return _finish(reading, best, digits_crop, gray.shape)
         reasons.append(why)
     if not best.fits:
         # Two confident digits are too few to define a scale alone; with a resolved mm or
@@ -259,8 +391,7 @@ def read_ruler(crop_rgb: np.ndarray, min_conf: float = 75.0) -> RulerReading:
         if paper is not None:
             reading, why = _confirm(best, paper, allow_cm_level=False)
             if reading:
-                reading.digits = digits_crop
-                return reading
+                return _finish(reading, best, digits_crop, gray.shape)
             reasons.append(why)
         else:
             n = sum(d.conf > min_conf for d in best.digits)

@@ -24,20 +24,29 @@ class Lattice:
     n_ticks: int
     duty: float        # share of a period that is "ink": ticks ~0.1, colour patches ~0.5
     strip: tuple[int, int]
+    span: tuple[float, float] = (0.0, 0.0)  # first and last tick centre (columns of the input)
 
 
-def ink_profiles(gray: np.ndarray, n_strips: int = 6) -> list[tuple[tuple[int, int], np.ndarray]]:
-    """Column-wise darkness profiles of horizontal strips (the ruler is upright, dark-on-light)."""
+def ink_profiles(gray: np.ndarray, n_strips: int = 6,
+                 keep: np.ndarray | None = None) -> list[tuple[tuple[int, int], np.ndarray]]:
+    """Column-wise darkness profiles of horizontal strips (the ruler is upright, dark-on-light).
+
+    ``keep`` (one bool per row) drops rows from every strip, e.g. the rows of the numbers; a
+    strip left with under half its rows is skipped."""
     h = gray.shape[0]
     ink = 255.0 - gray.astype(np.float32)
     edges = np.linspace(0, h, n_strips + 1).round().astype(int)
-    out = []
-    for y0, y1 in zip(edges, edges[1:]):
-        if y1 - y0 >= 2:
-            out.append(((int(y0), int(y1)), ink[y0:y1].mean(axis=0)))
+    spans = [(y0, y1) for y0, y1 in zip(edges, edges[1:])]
     # Overlapping double strips catch ticks that straddle a boundary.
-    for y0, y1 in zip(edges, edges[2:]):
-        out.append(((int(y0), int(y1)), ink[y0:y1].mean(axis=0)))
+    spans += [(y0, y1) for y0, y1 in zip(edges, edges[2:])]
+    out = []
+    for y0, y1 in spans:
+        if y1 - y0 < 2:
+            continue
+        rows = np.arange(y0, y1) if keep is None else np.arange(y0, y1)[keep[y0:y1]]
+        if len(rows) < max(2, 0.5 * (y1 - y0)):
+            continue
+        out.append(((int(y0), int(y1)), ink[rows].mean(axis=0)))
     return out
 
 
@@ -46,16 +55,22 @@ def _detrend(profile: np.ndarray, window: int) -> np.ndarray:
     return x - x.mean()
 
 
-def periodogram(x: np.ndarray, periods: np.ndarray) -> np.ndarray:
-    """Normalised power |Σ x·e^{-2πin/p}|² / (N·var): ~1 for noise, ≫1 for a lattice."""
-    n = np.arange(len(x), dtype=np.float64)
+def phasors(n: int, periods: np.ndarray) -> np.ndarray:
+    return np.exp(-2j * np.pi * np.outer(1.0 / periods, np.arange(n, dtype=np.float64)))
+
+
+def periodogram(x: np.ndarray, periods: np.ndarray, ph: np.ndarray | None = None) -> np.ndarray:
+    """Normalised power |Σ x·e^{-2πin/p}|² / (N·var): ~1 for noise, ≫1 for a lattice.
+    ``ph`` (from :func:`phasors`) saves rebuilding the same basis for every strip."""
     var = float(np.dot(x, x)) or 1.0
-    ph = np.exp(-2j * np.pi * np.outer(1.0 / periods, n))
+    if ph is None:
+        ph = phasors(len(x), periods)
     return np.abs(ph @ x) ** 2 / var
 
 
-def refine_period(x: np.ndarray, period: float) -> tuple[float, int, float, float] | None:
-    """Least-squares lattice over the tick centres; returns (period, n_ticks, duty, extent)."""
+def refine_period(x: np.ndarray, period: float) -> tuple[float, int, float, tuple[float, float]] | None:
+    """Least-squares lattice over the tick centres; returns (period, n_ticks, duty, (first, last)
+    tick centre)."""
     peaks, _ = find_peaks(x, distance=max(1, int(period * 0.6)), prominence=np.std(x) * 0.5)
     if len(peaks) < 4:
         return None
@@ -81,7 +96,7 @@ def refine_period(x: np.ndarray, period: float) -> tuple[float, int, float, floa
     # Duty: how much of each period stands above half the typical tick height.
     half = 0.5 * np.median(x[pk])
     duty = float(np.mean(x > half))
-    return float(slope), int(inl.sum()), duty, float(np.ptp(centres[inl]))
+    return float(slope), int(inl.sum()), duty, (float(centres[inl].min()), float(centres[inl].max()))
 
 
 def _overlap(strip: tuple[int, int], bands) -> float:
@@ -92,8 +107,18 @@ def _overlap(strip: tuple[int, int], bands) -> float:
 
 def find_lattice(gray: np.ndarray, expected: float, rel_window: float = 0.06,
                  n_strips: int = 6, exclude=(), min_extent: float = 0.0,
-                 upscale: float = 1.0) -> Lattice | None:
-    """Best strip whose dominant periodicity sits at ``expected`` (± rel_window)."""
+                 upscale: float = 1.0, x_range: tuple[float, float] | None = None) -> Lattice | None:
+    """Best strip whose dominant periodicity sits at ``expected`` (± rel_window).
+
+    ``x_range`` limits the profile to the columns the ruler spans (a generous crop also holds
+    whatever lies beyond the ruler's ends, whose stray peaks would dilute the lattice)."""
+    x0 = 0
+    if x_range is not None:
+        x0 = int(max(0, np.floor(x_range[0])))
+        x1 = int(min(gray.shape[1], np.ceil(x_range[1])))
+        if x1 - x0 < 8:
+            return None
+        gray = gray[:, x0:x1]
     # Periods under MIN_PERIOD_PX *original* pixels are aliasing, even in an upscaled view.
     min_period = MIN_PERIOD_PX * upscale
     if expected < min_period:
@@ -102,13 +127,18 @@ def find_lattice(gray: np.ndarray, expected: float, rel_window: float = 0.06,
     band = np.geomspace(lo_band, hi_band, 400)
     near = np.linspace(expected * (1 - rel_window), expected * (1 + rel_window), 61)
     best: Lattice | None = None
-    for strip, prof in ink_profiles(gray, n_strips):
-        if exclude and _overlap(strip, exclude) > 0.25:
-            continue
+    keep = None
+    if exclude:
+        keep = np.ones(gray.shape[0], bool)
+        for b0, b1 in exclude:
+            keep[max(0, int(np.floor(b0))):max(0, int(np.ceil(b1)))] = False
+    ph_near = phasors(gray.shape[1], near)
+    ph_band = phasors(gray.shape[1], band)
+    for strip, prof in ink_profiles(gray, n_strips, keep):
         x = _detrend(prof, int(expected * 3))
         if not np.any(x):
             continue
-        p_near = periodogram(x, near)
+        p_near = periodogram(x, near, ph_near)
         i = int(np.argmax(p_near))
         coarse = float(near[i])
         if 0 < i < len(near) - 1:  # parabolic peak interpolation
@@ -116,7 +146,7 @@ def find_lattice(gray: np.ndarray, expected: float, rel_window: float = 0.06,
             d = a - 2 * b + c
             if d < 0:
                 coarse += 0.5 * (a - c) / d * (near[1] - near[0])
-        p_band = periodogram(x, band)
+        p_band = periodogram(x, band, ph_band)
         # "Other" lines: away from our period and its harmonics/sub-harmonics.
         ratio = band / near[i]
         other = ~np.isclose(ratio, np.round(ratio), rtol=0.08) & ~np.isclose(1 / ratio, np.round(1 / ratio), rtol=0.08)
@@ -125,10 +155,10 @@ def find_lattice(gray: np.ndarray, expected: float, rel_window: float = 0.06,
         refined = refine_period(x, coarse)
         if refined is None:
             continue
-        period, n_ticks, duty, extent = refined
-        if extent < min_extent:
+        period, n_ticks, duty, (lo, hi) = refined
+        if hi - lo < min_extent:
             continue
-        cand = Lattice(period, snr, dominance, n_ticks, duty, strip)
+        cand = Lattice(period, snr, dominance, n_ticks, duty, strip, (lo + x0, hi + x0))
         if best is None or (cand.snr * min(cand.dominance, 3.0)) > (best.snr * min(best.dominance, 3.0)):
             best = cand
     return best
