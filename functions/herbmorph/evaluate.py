@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .boxes import box_iou
 from .results import ORGAN_CLASSES, ResultDocument
 
 WRONG_REL = 0.02  # a px/cm off by more than this is a wrong factor
@@ -24,14 +25,6 @@ def levenshtein(a: str, b: str) -> int:
             cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
         prev = cur
     return prev[-1]
-
-
-def box_iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def ocr_chars(gt_digits: list[dict], read: list, tol_px: float) -> tuple[int, int]:

@@ -184,9 +184,7 @@ def default_job_id(doc: ResultDocument) -> str:
     return f"urn:herbmorph:{doc.image.sha256 or _key_sha(doc.image.uri)}"
 
 
-def write_result(
-    out_dir: Path,
-    stem: str,
+def render_outputs(
     doc: ResultDocument,
     rgb=None,
     *,
@@ -196,37 +194,40 @@ def write_result(
     job_id: str | None = None,
     target_id: str | None = None,
     creator: dict | None = None,
-) -> list[Path]:
-    """Write ``<stem>.json`` and, when asked, ``<stem>.opends.json`` and ``<stem>.overlay.png``.
+) -> dict[str, bytes]:
+    """The area function's files for ``doc``, in memory: ``{suffix: bytes}``, the result JSON last.
 
     ``rgb`` is the original image (H×W×3 uint8) for the overlay; without it no overlay is drawn.
     ``created``/``job_id``/``target_id``/``creator`` go to the openDS export (see module doc).
-    Companions not written this time are removed, as is a stale ``<stem>.error.json``, so the
-    folder always describes this outcome only. Returns the paths written (result JSON last).
     """
-    out_dir = Path(out_dir)
-    paths = {sfx: _target(out_dir, stem, sfx) for sfx in (*RESULT_SUFFIXES, ERROR_SUFFIX)}
-    written: list[Path] = []
-
+    files: dict[str, bytes] = {}
     if overlay and rgb is not None:
         from herbmorph.area.overlay import render_overlay
 
-        written.append(atomic_write(paths[OVERLAY_SUFFIX], render_overlay(rgb, doc)))
-    else:
-        _remove([paths[OVERLAY_SUFFIX]])
-
+        files[OVERLAY_SUFFIX] = render_overlay(rgb, doc)
     if opends:
         from herbmorph.area.opends import annotation_event
 
         event = annotation_event(
             doc, job_id or default_job_id(doc), target_id=target_id, creator=creator, created=created
         )
-        text = json.dumps(event, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-        written.append(atomic_write(paths[OPENDS_SUFFIX], text))
-    else:
-        _remove([paths[OPENDS_SUFFIX]])
+        files[OPENDS_SUFFIX] = (json.dumps(event, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+    files[RESULT_SUFFIX] = to_json(doc).encode("utf-8")
+    return files
 
-    written.append(atomic_write(paths[RESULT_SUFFIX], to_json(doc)))
+
+def write_result(out_dir: Path, stem: str, doc: ResultDocument, rgb=None, **options) -> list[Path]:
+    """Write ``<stem>.json`` and, when asked, ``<stem>.opends.json`` and ``<stem>.overlay.png``
+    (``options``: those of :func:`render_outputs`).
+
+    Companions not written this time are removed, as is a stale ``<stem>.error.json``, so the
+    folder always describes this outcome only. Returns the paths written (result JSON last).
+    """
+    out_dir = Path(out_dir)
+    paths = {sfx: _target(out_dir, stem, sfx) for sfx in (*RESULT_SUFFIXES, ERROR_SUFFIX)}
+    files = render_outputs(doc, rgb, **options)
+    _remove([paths[sfx] for sfx in (OVERLAY_SUFFIX, OPENDS_SUFFIX) if sfx not in files])
+    written = [atomic_write(paths[sfx], data) for sfx, data in files.items()]
     _remove([paths[ERROR_SUFFIX]])
     return written
 

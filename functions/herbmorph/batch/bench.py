@@ -56,11 +56,8 @@ def _copies(folder: Path, n: int, width: int | None = None, cheap: bool = False)
 def bench_cores(images: list[Path], threads: int, pipeline=None) -> dict:
     """The cores' own work per image: measure, then the area function's three outputs rendered
     in memory (result JSON, openDS event, overlay PNG), with no storage at all."""
-    from herbmorph.area.opends import annotation_event
-    from herbmorph.area.overlay import render_overlay
-    from herbmorph.outputs import default_job_id
+    from herbmorph.outputs import render_outputs
     from herbmorph.pipeline import Pipeline
-    from herbmorph.results import to_json
 
     import torch
 
@@ -75,9 +72,7 @@ def bench_cores(images: list[Path], threads: int, pipeline=None) -> dict:
         m = pipeline.measure(data, str(path))
         measure_only.append(time.perf_counter() - t)
         assert m.ok, m.doc
-        to_json(m.doc)
-        json.dumps(annotation_event(m.doc, default_job_id(m.doc)), indent=2, ensure_ascii=False)
-        render_overlay(m.rgb, m.doc)
+        render_outputs(m.doc, m.rgb)
         per.append(time.perf_counter() - t)
     # steady state: the first image (lazy initialisation) is left out, as it is for batch
     return {"setup_s": setup, "per_image_s": per, "mean_s": statistics.mean(per[1:]),

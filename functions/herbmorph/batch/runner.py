@@ -132,7 +132,6 @@ class _Workers:
         self.holding: dict[int, str] = {}  # wid -> key being measured
         self.next_id = 0
         self.threads = 1
-        self.queued = 0  # tasks handed out and not yet announced, as the coordinator counts them
         self.spawned: dict[int, float] = {}  # wid -> monotonic time of spawn
         self.setup_s: dict[int, float] = {}  # wid -> seconds from spawn to models loaded
         self.started: dict[int, float] = {}  # wid -> when its current image started
@@ -275,8 +274,8 @@ def _dispatch(opts, p: Plan, models, mkey, journal: Journal, dest: Destination, 
                 if msg is not None:
                     quiet_since = time.monotonic()
                 for wid in workers.dead():
-                    workers.queued = queued
-                    _bury(workers, wid, journal, dest, by_key, mkey, result, bar, pending, stopping)
+                    _bury(workers, wid, journal, dest, by_key, mkey, result, bar,
+                          work_left=bool(pending) or queued > 0, stopping=stopping)
                 if stopping and not workers.procs:
                     break
                 if (queued > 0 and not workers.holding and workers.procs and workers.ready >= set(workers.procs)
@@ -327,12 +326,8 @@ def _grow(workers: _Workers, journal: Journal, rss: dict, waiting: int, result: 
         journal.set_meta("worker_pids", ",".join(map(str, workers.pids())))
 
 
-def queued_left(workers: _Workers) -> bool:
-    return workers.queued > 0
-
-
 def _bury(workers: _Workers, wid: int, journal: Journal, dest: Destination, by_key, mkey,
-          result: BatchResult, bar, pending, stopping: bool) -> None:
+          result: BatchResult, bar, *, work_left: bool, stopping: bool) -> None:
     """A worker died: its image (if any) gets a worker-crashed error document; replace it."""
     proc = workers.procs.pop(wid)
     key = workers.holding.pop(wid, None)
@@ -351,7 +346,7 @@ def _bury(workers: _Workers, wid: int, journal: Journal, dest: Destination, by_k
         bar.advance("failed")
     if wid not in workers.ready and not workers.ready and not workers.procs:
         raise HerbmorphError(f"the worker died while loading the models (exit code {proc.exitcode})", kind="model")
-    if (pending or queued_left(workers)) and not stopping:
+    if work_left and not stopping:
         workers.spawn(workers.threads)
         journal.set_meta("worker_pids", ",".join(map(str, workers.pids())))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..boxes import covers_smaller
 from ..config import Settings
 from ..models import load_yolo, model_info, resolve_device
 from ..results import Digit, ScaleResult
@@ -40,16 +41,6 @@ def crop_box(rgb: np.ndarray, box) -> tuple[np.ndarray, int, int]:
     return rgb[y1:y2, x1:x2], x1, y1
 
 
-def _inter(a, b) -> float:
-    ix = min(a[2], b[2]) - max(a[0], b[0])
-    iy = min(a[3], b[3]) - max(a[1], b[1])
-    return ix * iy if ix > 0 and iy > 0 else 0.0
-
-
-def _area(a) -> float:
-    return max(0.0, a[2] - a[0]) * max(0.0, a[3] - a[1])
-
-
 def merge_boxes(boxes: list[tuple[list[float], float]], overlap: float = MERGE_OVERLAP
                 ) -> list[tuple[list[float], float]]:
     """Cluster overlapping detections into one box per object: (union box, best member's
@@ -64,7 +55,7 @@ def merge_boxes(boxes: list[tuple[list[float], float]], overlap: float = MERGE_O
     for box, conf in sorted(boxes, key=lambda bc: -bc[1]):
         for cl in clusters:
             u = cl[0]
-            if _inter(box, u) >= overlap * max(min(_area(box), _area(u)), 1e-9):
+            if covers_smaller(box, u, overlap):
                 if conf >= MERGE_MIN_REL * cl[2]:  # far weaker duplicates only loosen the box
                     cl[0] = [min(u[0], box[0]), min(u[1], box[1]), max(u[2], box[2]), max(u[3], box[3])]
                     cl[1] += conf

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from ..boxes import covers_smaller
 from ..results import Digit
 from .ocr import SpacingEstimate, fit_digit_rows, paper_px_per_unit
 from .ticks import Lattice, find_lattice
@@ -93,11 +94,7 @@ def prepare_for_ocr(gray: np.ndarray, f: float | None = None,
     if f is None:
         f = float(np.clip(OCR_TARGET_SHORT_SIDE / max(h, 1), 1.0, OCR_MAX_UPSCALE))
     f = min(f, OCR_MAX_LONG_SIDE / max(w, 1)) if w * f > OCR_MAX_LONG_SIDE else f
-    img = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC) if f != 1.0 else gray.copy()
-    if (_dark_body(img) if flip is None else flip):
-        img = 255 - img
-    img = cv2.bilateralFilter(img, 9, 75, 75)
-    return img, f
+    return cv2.bilateralFilter(tick_view(gray, f, flip), 9, 75, 75), f
 
 
 TESS_CONFIG = "--psm 11 -c tessedit_char_whitelist=0123456789"
@@ -121,12 +118,8 @@ def _char_boxes(img: np.ndarray) -> list[tuple[str, float, float, float, float]]
 
 
 def _overlaps(a: tuple, b: tuple, frac: float = 0.3) -> bool:
-    ix = min(a[3], b[3]) - max(a[1], b[1])
-    iy = min(a[4], b[4]) - max(a[2], b[2])
-    if ix <= 0 or iy <= 0:
-        return False
-    small = min((a[3] - a[1]) * (a[4] - a[2]), (b[3] - b[1]) * (b[4] - b[2]))
-    return ix * iy >= frac * max(small, 1e-9)
+    """Two (text, x1, y1, x2, y2) glyph boxes, one mostly inside the other."""
+    return covers_smaller(a[1:], b[1:], frac)
 
 
 def cc_char_boxes(img: np.ndarray, min_h: int = 8) -> list[tuple[str, float, float, float, float]]:
@@ -271,8 +264,9 @@ class _View:
 
 
 def tick_view(gray: np.ndarray, f: float, flip: bool | None = None) -> np.ndarray:
-    """The view the tick lattice is measured on: same upscale and polarity as the OCR image,
-    but no bilateral filter (it erases thin, low-contrast mm ticks)."""
+    """Upscaled by ``f``, dark digits on light (``flip`` forces it; None: dark-bodied views are
+    inverted). The tick lattice is measured on this; the OCR image is it after the bilateral
+    filter (which erases thin, low-contrast mm ticks)."""
     img = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC) if f != 1.0 else gray.copy()
     return 255 - img if (_dark_body(img) if flip is None else flip) else img
 
