@@ -123,6 +123,35 @@ def test_fdl_weights_match_the_images():
         assert svcs[name]["image"].split("/")[-1].startswith(f"herbmorph-{dockerfile}:")
 
 
+# Deployment facts an FDL may set to other values than the code's defaults: where the weights
+# are in the image, the device, worker counts and the URL time limit.
+_DEPLOYMENT_VARIABLES = {"HERBMORPH_SEGMENT_WEIGHTS", "HERBMORPH_SCALE_WEIGHTS", "HERBMORPH_DEVICE",
+                         "HERBMORPH_WORKERS", "HERBMORPH_BATCH_WORKERS", "HERBMORPH_URL_TIMEOUT"}
+
+
+@pytest.mark.parametrize("fdl", sorted((REPO / "fdl").glob("*.yaml")), ids=lambda p: p.name)
+def test_fdl_thresholds_are_the_cores_defaults(fdl, monkeypatch):
+    """The chain, batch and DEEPaaS must measure what `herbmorph measure` measures: a threshold
+    copied into an FDL goes stale when the default moves (the scale conf did: 0.25 vs 0.02)."""
+    from herbmorph.config import Settings
+
+    for var in [v for v in os.environ if v.startswith("HERBMORPH_")]:
+        monkeypatch.delenv(var)
+    defaults = Settings()
+    field_of = {f"HERBMORPH_{name.upper()}": name for name in vars(defaults)}
+    field_of["HERBMORPH_CONF"], field_of["HERBMORPH_IMGSZ"] = "conf", "imgsz"
+    checked = 0
+    for entry in yaml.safe_load(fdl.read_text("utf-8"))["functions"]["oscar"]:
+        svc = entry[CLUSTER_ID]
+        for var, value in ((svc.get("environment") or {}).get("variables") or {}).items():
+            if var in _DEPLOYMENT_VARIABLES or var not in field_of:
+                continue
+            default = getattr(defaults, field_of[var])
+            assert type(default)(value) == default, f"{fdl.name} {svc['name']}: {var}={value!r}, core default {default!r}"
+            checked += 1
+    assert checked >= 3, f"{fdl.name}: expected thresholds and limits in the FDL"
+
+
 _CRED = re.compile(r"""(?i)\b(access_?key|secret_?key|secret_access_key|aws_secret)["']?\s*[:=]\s*["']?([^\s"',}]*)""")
 # allowed: ${VAR}, $VAR, $(command), empty, and the ellipsis / <placeholder> of documentation
 _PLACEHOLDER = re.compile(r"^(\$\{[A-Za-z0-9_]+\}|\$[A-Za-z_][A-Za-z0-9_]*|\$\(.*|…|\.\.\.|<[^>]*>?|)$")
