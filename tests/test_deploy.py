@@ -20,6 +20,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -629,6 +630,31 @@ def test_area_script_sh_is_what_oscar_runs(chain, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{SUB}/{NAME}.json" in _files(tmp_path / "out")
+
+
+def test_area_takes_the_shared_pixels_and_releases_them(chain, tmp_path):
+    """With HERBMORPH_PIXEL_CACHE the stage skips the decode: pixels planted under the original's
+    sha256 (black here) are what the overlay is drawn on, and the entry is gone afterwards."""
+    from PIL import Image
+
+    from herbmorph.oscar.pixels import PixelCache
+
+    stage = json.loads(chain["scale_doc"].read_text("utf-8"))
+    sha, h, w = stage["image"]["sha256"], stage["image"]["height"], stage["image"]["width"]
+    cache = PixelCache(tmp_path / "pixels")
+    cache.put(sha, np.zeros((h, w, 3), np.uint8))
+    key = f"scaled/{SUB}/{NAME}.scale.json"
+
+    def overlay_brightness(out: Path) -> float:
+        env = _handler_env(out, chain["scale_doc"], key, HERBMORPH_SOURCE_DIR=chain["src"],
+                           HERBMORPH_PIXEL_CACHE=tmp_path / "pixels")
+        proc = _run("area", env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return float(np.asarray(Image.open(out / SUB / f"{NAME}.overlay.png").convert("L")).mean())
+
+    assert overlay_brightness(tmp_path / "cached") < 60  # drawn on the planted black pixels
+    assert not list((tmp_path / "pixels").glob("*.npy"))  # the chain ended: entry released
+    assert overlay_brightness(tmp_path / "decoded") > 120  # no entry: the original, decoded
 
 
 def test_a_replaced_original_drops_the_stale_document(chain, tmp_path):

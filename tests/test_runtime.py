@@ -229,6 +229,10 @@ def test_minio_chain_end_to_end_survives_sigkill(minio_server, tmp_path):
         validate_event(json.loads(client.get_object("herbarium", f"results/{rel}.opends.json").read()),
                        SHARED / "reference" / "opends-0.4")
 
+    # segment left each decoded original for scale and area; every chain has ended, so none remain
+    assert (tmp_path / "state" / "pixels").is_dir()
+    assert not list((tmp_path / "state" / "pixels").glob("*.npy"))
+
     m = serve.metrics()
     assert metric(m, "herbmorph_events_received_total", service="herbmorph-segment") == len(first)
     assert metric(m, "herbmorph_events_done_total", service="herbmorph-area") >= len(first)

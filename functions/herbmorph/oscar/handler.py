@@ -45,7 +45,9 @@ or ``DIR/<key>``, for the embedded runtime and tests), ``HERBMORPH_BUCKET`` (buc
 names none), ``HERBMORPH_INPUT_PREFIX`` (folder of the input path, default from the function's FDL,
 else ``in``/``segmented``/``scaled``), ``HERBMORPH_OUTPUT_PATH`` (``bucket/folder`` of the area
 stage's output for the stale clean-up, default from the FDL), ``HERBMORPH_REMOVE_STALE=0`` (skip that
-clean-up), plus every :class:`herbmorph.config.Settings` variable.
+clean-up), ``HERBMORPH_PIXEL_CACHE`` (a folder where segment leaves the decoded original for scale
+and area on the same machine: :mod:`herbmorph.oscar.pixels`), plus every
+:class:`herbmorph.config.Settings` variable.
 """
 from __future__ import annotations
 
@@ -70,7 +72,8 @@ from urllib.parse import unquote_plus
 
 from herbmorph.config import Settings
 from herbmorph.errors import HerbmorphError
-from herbmorph.imageio import describe, load_image, sha256_bytes
+from herbmorph.imageio import LoadedImage, describe, load_image, sha256_bytes
+from herbmorph.oscar.pixels import PixelCache
 from herbmorph.outputs import (
     ERROR_SUFFIX,
     RESULT_SUFFIXES,
@@ -336,6 +339,10 @@ def _fetch_original(inv: Invocation, image: ImageInfo):
         data = fetch_bytes(image.uri, max_bytes=max_bytes)
     if image.sha256 and sha256_bytes(data) != image.sha256:
         return None
+    cache = PixelCache.from_env(inv.env)
+    rgb = cache.get(image.sha256, inv.settings.max_pixels) if cache and image.sha256 else None
+    if rgb is not None:
+        return LoadedImage(rgb=rgb, info=image)
     return load_image(data, image.uri, max_pixels=inv.settings.max_pixels, max_bytes=max_bytes)
 
 
@@ -362,6 +369,9 @@ def run_segment(inv: Invocation) -> Outcome:
         seg, ms = _timed_predict("segment", inv, img.rgb)
     except Exception as exc:  # noqa: BLE001
         return _error(inv, img.info, "segment", exc)
+    cache = PixelCache.from_env(inv.env)
+    if cache:
+        cache.put(img.info.sha256, img.rgb)
     return _write_stage_doc(inv, {
         "schema": STAGE_SCHEMA,
         "stage": "segment",
@@ -412,6 +422,7 @@ def run_area(inv: Invocation) -> Outcome:
 
     got = _upstream_with_original(inv, "area")
     if isinstance(got, Outcome):
+        _release_pixels(inv, got.error.image if got.error else None)
         return got
     up, img = got
     try:
@@ -422,7 +433,16 @@ def run_area(inv: Invocation) -> Outcome:
         written = write_result(inv.out_dir, inv.relpath, doc, img.rgb)
     except Exception as exc:  # noqa: BLE001
         return _error(inv, up.image, "area", exc)
+    finally:
+        _release_pixels(inv, up.image)
     return Outcome(EXIT_OK, written)
+
+
+def _release_pixels(inv: Invocation, image: Optional[ImageInfo]) -> None:
+    """The area stage ends the chain: no later stage needs the decoded original."""
+    cache = PixelCache.from_env(inv.env)
+    if cache and image is not None:
+        cache.drop(image.sha256)
 
 
 RUNNERS = {"segment": run_segment, "scale": run_scale, "area": run_area}

@@ -161,7 +161,11 @@ class Slot:
             log.warning("%s: warm worker %s is gone; restarting it", name, self.index)
             self.start_worker()
         warm = self.worker_alive()
-        extra = {"HERBMORPH_WARM_SOCKET": self.socket_path} if warm else {}
+        # Content-addressed decoded originals, shared by the stages (see herbmorph.oscar.pixels);
+        # kept across restarts on purpose: resumed events may still use them.
+        extra = {"HERBMORPH_PIXEL_CACHE": str(rt.state / "pixels")}
+        if warm:
+            extra["HERBMORPH_WARM_SOCKET"] = self.socket_path
         self._outcomes()  # forget anything left from an earlier, timed-out call
         result = rt.executor.run(self.service, event.id, event.body, extra)
         if warm and not any(c in (0, 1) for c in self._outcomes(wait=2.0)) and result.code == 0:
