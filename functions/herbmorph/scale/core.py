@@ -4,6 +4,8 @@ Cog-like: ``ScalePredictor(settings).setup()`` once, then ``predict(rgb) -> Scal
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..boxes import covers_smaller
@@ -21,6 +23,8 @@ MAX_BOXES = 30       # raw detector boxes considered for clustering
 MERGE_OVERLAP = 0.5  # boxes whose intersection covers this share of the smaller one merge
 MERGE_MIN_REL = 0.2  # ... if at least this confident relative to the cluster's best box
 END_MARGIN_CM = 0.7  # a ruler runs on about this far past its end ticks and numbers
+SIDE_MARGIN_CM = 0.1  # across it, the reader finds the body's edge itself; this covers the
+                      # edge's blur and shading, where the body's colour fades into the paper's
 
 
 def plausibility_reason(px_per_cm: float, hw: tuple[int, int]) -> str | None:
@@ -82,17 +86,22 @@ def reading_to_result(reading: RulerReading, box, det_conf: float, x0: int, y0: 
 
 
 def fit_box_to_reading(box, reading: RulerReading, x0: int, y0: int) -> list[float]:
-    """Trim a (merged, generous) box's long axis to what the reading found: the ticks and
-    numbers plus END_MARGIN_CM at each end. Never grows the box; the short axis is kept."""
+    """Trim a (merged, generous) box to what the reading found: along the ruler, the ticks and
+    numbers plus END_MARGIN_CM at each end; across it, the ticks, numbers and the ruler body
+    around them plus SIDE_MARGIN_CM. Never grows the box."""
     if reading.axis_span is None or not reading.px_per_cm:
         return list(box)
     lo, hi = reading.axis_span
     m = END_MARGIN_CM * reading.px_per_cm
+    c_lo, c_hi = reading.cross_span or (-np.inf, np.inf)
+    s = SIDE_MARGIN_CM * reading.px_per_cm
     x1, y1, x2, y2 = (float(v) for v in box)
     if reading.rotation in (0, 180):
         x1, x2 = max(x1, x0 + lo - m), min(x2, x0 + hi + m)
+        y1, y2 = max(y1, y0 + c_lo - s), min(y2, y0 + c_hi + s)
     else:
         y1, y2 = max(y1, y0 + lo - m), min(y2, y0 + hi + m)
+        x1, x2 = max(x1, x0 + c_lo - s), min(x2, x0 + c_hi + s)
     if x2 <= x1 or y2 <= y1:
         return list(box)
     return [x1, y1, x2, y2]
@@ -105,6 +114,10 @@ class ScalePredictor:
         self.info = None
 
     def setup(self) -> "ScalePredictor":
+        # Tesseract's OpenMP threads cost more than they give on ruler crops, and far more when
+        # other work shares the cores (measured: the scale stage 2x slower on 2 busy cores). One
+        # thread per call, unless the deployment says otherwise; tesseract inherits our env.
+        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
         if self.model is None:
             self.model = load_yolo(self.settings.scale_weights, "scale")
             self.info = model_info(self.settings.scale_weights)

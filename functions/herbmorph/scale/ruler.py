@@ -33,6 +33,17 @@ OCR_TARGET_SHORT_SIDE = 160  # upscale small crops so digits reach Tesseract-fri
 OCR_MAX_LONG_SIDE = 6000
 OCR_MAX_UPSCALE = 6.0
 OCR_DIGIT_PX = 40            # digit height Tesseract reads best; small digits are upscaled to it
+TICK_ROW_REL = 0.25     # a row crosses the tick comb where the lattice's line is this strong
+                        # against its strongest row (rows crossing only the longer, sparser
+                        # ticks are weaker)
+BODY_TOL_REL = 4.0      # a pixel is the ruler's own background within this many times the typical
+                        # deviation of the ticks-and-numbers band from its median colour (shading,
+                        # scanner and JPEG noise) ...
+BODY_TOL_LEVELS = (8, 24)  # ... kept within these RGB levels
+BODY_MIN_SHARE = 0.35   # a row still lies on the ruler where this share of it is that background:
+                        # black cells fill half of a block ruler's rows
+BODY_GAP_CM = 0.3       # lines along a ruler (a baseline, a frame, mm ticks blurred into a grey
+                        # band at low resolution) are narrower than this
 
 
 @dataclass
@@ -50,6 +61,9 @@ class RulerReading:
     # Along the ruler's long axis, the crop-pixel range its ticks and numbers cover (crop x for
     # a horizontal ruler, crop y for a vertical one); None when not read.
     axis_span: tuple[float, float] | None = None
+    # Across it (crop y for a horizontal ruler, crop x for a vertical one), the crop-pixel range
+    # of its ticks and numbers, widened over the ruler's own background; None when not read.
+    cross_span: tuple[float, float] | None = None
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
@@ -83,6 +97,52 @@ def axis_to_crop(x: float, k: int, crop_hw: tuple[int, int]) -> float:
     """A position along the upright view's x axis → the crop's coordinate along the same axis."""
     h, w = crop_hw
     return {0: x, 1: x, 2: w - 1 - x, 3: h - 1 - x}[k]
+
+
+def cross_to_crop(y: float, k: int, crop_hw: tuple[int, int]) -> float:
+    """A position along the upright view's y axis → the crop's coordinate along the same axis."""
+    h, w = crop_hw
+    return {0: y, 1: w - 1 - y, 2: h - 1 - y, 3: y}[k]
+
+
+def tick_and_digit_rows(tick_img: np.ndarray, lat: Lattice, digits, digit_height: float) -> tuple[float, float]:
+    """Rows of an upright view that the ticks and numbers occupy: the run of rows around the
+    strongest in which the lattice's period stands out, joined with the numbers' glyph rows."""
+    x0, x1 = int(lat.span[0]), int(np.ceil(lat.span[1])) + 1
+    ink = 255.0 - tick_img[:, x0:x1].astype(np.float32)
+    ink -= ink.mean(axis=1, keepdims=True)
+    amp = np.abs(ink @ np.exp(-2j * np.pi * np.arange(x1 - x0) / lat.period))
+    top = lo = hi = int(np.argmax(amp))
+    while lo > 0 and amp[lo - 1] >= TICK_ROW_REL * amp[top]:
+        lo -= 1
+    while hi + 1 < len(amp) and amp[hi + 1] >= TICK_ROW_REL * amp[top]:
+        hi += 1
+    ys = [d.y for d in digits]
+    return min(lo, min(ys) - digit_height / 2), max(hi + 1, max(ys) + digit_height / 2)
+
+
+def widen_over_body(rgb: np.ndarray, rows: tuple[int, int], cols: tuple[int, int],
+                    px_per_cm: float) -> tuple[int, int]:
+    """Grow a band of rows (upright view, ``cols`` the ruler's length) over the rows that are
+    mostly the ruler's background, taken as the band's median colour (ink there is sparse).
+
+    A ruler's body runs on past its ticks and numbers (margins, maker's text) but differs from
+    the paper or scanner lid it lies on; where it does not, the band grows to the crop's edge,
+    that is, nothing is trimmed on that side. Lines printed along the ruler (a baseline, a
+    block ruler's frame) are crossed: growth stops only after BODY_GAP_CM without body.
+    """
+    strip = np.atleast_3d(rgb)[:, cols[0]:cols[1]].astype(np.int16)
+    band = strip[rows[0]:rows[1]].reshape(-1, strip.shape[2])
+    ref = np.median(band, axis=0)
+    tol = np.clip(BODY_TOL_REL * np.median(np.abs(band - ref).max(axis=1)), *BODY_TOL_LEVELS)
+    body = (np.abs(strip - ref).max(axis=2) <= tol).mean(axis=1) >= BODY_MIN_SHARE
+    gap = max(1, int(BODY_GAP_CM * px_per_cm))
+    lo, hi = rows[0], rows[1] - 1  # first and last row of the band
+    while (more := np.flatnonzero(body[max(0, lo - gap):lo])).size:
+        lo = max(0, lo - gap) + int(more[0])
+    while (more := np.flatnonzero(body[hi + 1:hi + 1 + gap])).size:
+        hi = hi + 1 + int(more[-1])
+    return lo, hi + 1
 
 
 def prepare_for_ocr(gray: np.ndarray, f: float | None = None,
@@ -340,17 +400,29 @@ def _confirm(view: _View, est: SpacingEstimate, allow_cm_level: bool) -> tuple[R
         to_cm = 1.0 if unit == "cm" else 1.0 / CM_PER_INCH
         lo = min(lat.span[0], min(d.x for d in est.digits)) / view.scale
         hi = max(lat.span[1], max(d.x for d in est.digits)) / view.scale
+        c_lo, c_hi = tick_and_digit_rows(tick_img, lat, est.digits, view.digit_height)
         return RulerReading(
             px_per_cm=unit_px / view.scale * to_cm, reason=None,
             method=f"{est.method}+ticks-{n}per{unit}",
             ocr_px_per_cm=d_orig * to_cm, tick_px_per_cm=unit_px / view.scale * to_cm,
-            rotation=view.k * 90, n_fit_digits=len(est.digits), axis_span=(lo, hi)), ""
+            rotation=view.k * 90, n_fit_digits=len(est.digits), axis_span=(lo, hi),
+            cross_span=(c_lo / view.scale, c_hi / view.scale)), ""
     detail = "; ".join(seen) if seen else "no periodic tick pattern found"
     return None, f"tick lattice does not confirm digit spacing {d_orig:.1f} px/unit ({detail})"
 
 
-def _finish(reading: RulerReading, view: _View, digits_crop: list[Digit], hw: tuple[int, int]) -> RulerReading:
+def _finish(reading: RulerReading, view: _View, digits_crop: list[Digit], crop_rgb: np.ndarray) -> RulerReading:
+    """Spans from the upright view's frame to the crop's, the cross span first widened over the
+    ruler's body."""
+    hw = crop_rgb.shape[:2]
     reading.digits = digits_crop
+    if reading.cross_span is not None:
+        up = np.rot90(crop_rgb, view.k)
+        rows = (max(0, int(reading.cross_span[0])), min(up.shape[0], int(np.ceil(reading.cross_span[1]))))
+        cols = (max(0, int(reading.axis_span[0])), int(np.ceil(reading.axis_span[1])) + 1)
+        lo, hi = widen_over_body(up, rows, cols, reading.px_per_cm)
+        a, b = cross_to_crop(lo, view.k, hw), cross_to_crop(hi - 1, view.k, hw)  # first and last row
+        reading.cross_span = (min(a, b), max(a, b) + 1)
     if reading.axis_span is not None:
         a, b = (axis_to_crop(v, view.k, hw) for v in reading.axis_span)
         reading.axis_span = (min(a, b), max(a, b))
@@ -376,7 +448,7 @@ def read_ruler(crop_rgb: np.ndarray, min_conf: float = 75.0) -> RulerReading:
     for est in best.fits:
         reading, why = _confirm(best, est, allow_cm_level=True)
         if reading:
-            return _finish(reading, best, digits_crop, gray.shape)
+            return _finish(reading, best, digits_crop, crop_rgb)
         reasons.append(why)
     if not best.fits:
         # Two confident digits are too few to define a scale alone; with a resolved mm or
@@ -385,7 +457,7 @@ def read_ruler(crop_rgb: np.ndarray, min_conf: float = 75.0) -> RulerReading:
         if paper is not None:
             reading, why = _confirm(best, paper, allow_cm_level=False)
             if reading:
-                return _finish(reading, best, digits_crop, gray.shape)
+                return _finish(reading, best, digits_crop, crop_rgb)
             reasons.append(why)
         else:
             n = sum(d.conf > min_conf for d in best.digits)
