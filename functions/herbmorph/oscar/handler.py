@@ -52,6 +52,7 @@ and area on the same machine: :mod:`herbmorph.oscar.pixels`), plus every
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -207,6 +208,11 @@ class Invocation:
     def object_uri(self) -> str:
         return s3_uri(self.bucket, self.key)
 
+    @functools.cached_property
+    def pixels(self) -> Optional[PixelCache]:
+        """The decoded originals shared with the other stages on this machine, if any."""
+        return PixelCache.from_env(self.env)
+
 
 # -------------------------------------------------------------------------------- outcomes
 
@@ -339,8 +345,7 @@ def _fetch_original(inv: Invocation, image: ImageInfo):
         data = fetch_bytes(image.uri, max_bytes=max_bytes)
     if image.sha256 and sha256_bytes(data) != image.sha256:
         return None
-    cache = PixelCache.from_env(inv.env)
-    rgb = cache.get(image.sha256, inv.settings.max_pixels) if cache and image.sha256 else None
+    rgb = inv.pixels.get(image.sha256, inv.settings.max_pixels) if inv.pixels and image.sha256 else None
     if rgb is not None:
         return LoadedImage(rgb=rgb, info=image)
     return load_image(data, image.uri, max_pixels=inv.settings.max_pixels, max_bytes=max_bytes)
@@ -369,9 +374,8 @@ def run_segment(inv: Invocation) -> Outcome:
         seg, ms = _timed_predict("segment", inv, img.rgb)
     except Exception as exc:  # noqa: BLE001
         return _error(inv, img.info, "segment", exc)
-    cache = PixelCache.from_env(inv.env)
-    if cache:
-        cache.put(img.info.sha256, img.rgb)
+    if inv.pixels:
+        inv.pixels.put(img.info.sha256, img.rgb)
     return _write_stage_doc(inv, {
         "schema": STAGE_SCHEMA,
         "stage": "segment",
@@ -440,9 +444,8 @@ def run_area(inv: Invocation) -> Outcome:
 
 def _release_pixels(inv: Invocation, image: Optional[ImageInfo]) -> None:
     """The area stage ends the chain: no later stage needs the decoded original."""
-    cache = PixelCache.from_env(inv.env)
-    if cache and image is not None:
-        cache.drop(image.sha256)
+    if inv.pixels and image is not None:
+        inv.pixels.drop(image.sha256)
 
 
 RUNNERS = {"segment": run_segment, "scale": run_scale, "area": run_area}
