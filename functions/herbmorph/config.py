@@ -12,6 +12,13 @@ REPO_DIR = PACKAGE_DIR.parent.parent
 DEFAULT_MODELS_DIR = Path(os.environ.get("HERBMORPH_MODELS_DIR", REPO_DIR / "models"))
 
 
+def sample_sheets() -> list[Path]:
+    """What the benchmarks run on by default: the real sheets in ``../shared`` (when it is beside
+    the checkout), then the synthetic ones bundled in ``samples/``."""
+    real = sorted((REPO_DIR.parent / "shared" / "samples" / "real-sheets").glob("*.jpg"))
+    return real + sorted((REPO_DIR / "samples").glob("*.jpg"))
+
+
 def _env(name: str, default):
     raw = os.environ.get(name)
     if raw is None or raw == "":
