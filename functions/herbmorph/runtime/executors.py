@@ -4,8 +4,8 @@ MinIO mode does what OSCAR's job does: ``echo $EVENT | supervisor`` with ``FUNCT
 service's FDL entry plus the storage provider block OSCAR would add) and ``SCRIPT`` (base64 of the
 service's script) in the environment. The supervisor downloads the object, runs ``/bin/sh
 script.sh`` and uploads ``TMP_OUTPUT_DIR`` by the output suffixes. To save the supervisor's ~0.6 s
-import per event, children are forked from a multiprocessing *forkserver* that has imported
-faas-supervisor and boto3 once; each child gets the event on its real stdin (fd 0) and runs the
+import per event, each run is forked from a :mod:`~herbmorph.runtime.zygote` that has imported
+faas-supervisor and boto3 once; the child gets the event on its real stdin (fd 0) and runs the
 supervisor's own ``__main__``.
 
 Folder mode has no object storage for the supervisor to talk to, so :class:`FolderExecutor` keeps
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import json
-import multiprocessing
 import os
 import shutil
 import subprocess
@@ -31,6 +30,7 @@ from urllib.parse import unquote_plus
 import yaml
 
 from .fdl import Service, host_variables
+from .zygote import Zygote
 
 #: how long one event may run before it is killed and retried
 DEFAULT_EVENT_TIMEOUT = 900.0
@@ -77,45 +77,26 @@ def function_config(service: Service, providers: Optional[dict] = None) -> str:
 # ------------------------------------------------------------------------------- supervisor
 
 
-def _supervisor_child(env: dict, stdin_path: str, log_path: str) -> None:
-    """Runs in a forkserver child: become ``echo $EVENT | supervisor``."""
-    import runpy
-
-    from .warm import _die_with_parent
-
-    _die_with_parent()
-    os.environ.clear()
-    os.environ.update(env)
-    tempfile.tempdir = None  # re-read TMPDIR: the supervisor's temp dirs go where we clean up
-    fd_in = os.open(stdin_path, os.O_RDONLY)
-    os.dup2(fd_in, 0)
-    fd_log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.dup2(fd_log, 1)
-    os.dup2(fd_log, 2)
-    sys.stdin = open(0, closefd=False)
-    sys.stdout = open(1, "w", closefd=False, buffering=1)
-    sys.stderr = open(2, "w", closefd=False, buffering=1)
-    import warnings
-
-    # the fork server imported the module already; running it again as __main__ is intended here
-    warnings.filterwarnings("ignore", message=".*found in sys.modules.*", category=RuntimeWarning)
-    runpy.run_module("faassupervisor.supervisor", run_name="__main__", alter_sys=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-
-
 class SupervisorExecutor:
     """Runs events through faas-supervisor against MinIO (see the module docstring)."""
 
     def __init__(self, provider_block: dict, tmp_root: Path, log_dir: Path, timeout: float = DEFAULT_EVENT_TIMEOUT):
         self.provider_block = provider_block  # {"endpoint", "access_key", "secret_key", "verify", "region"}
         self.tmp_root, self.log_dir, self.timeout = Path(tmp_root), Path(log_dir), timeout
-        self.ctx = multiprocessing.get_context("forkserver")
-        # Import the supervisor (and warm boto3's model cache) once, in the fork server.
-        self.ctx.set_forkserver_preload(["herbmorph.runtime.supervisor_preload", "herbmorph.runtime.executors"])
+        self.zygote = Zygote(self.log_dir / "zygote.log")
+        self._per_service: dict[str, dict[str, str]] = {}
 
     def function_config(self, service: Service) -> str:
         return function_config(service, {"minio": {"default": dict(self.provider_block)}})
+
+    def _service_env(self, service: Service) -> dict[str, str]:
+        """SCRIPT and FUNCTION_CONFIG: the same for every event of a service, so built once."""
+        cached = self._per_service.get(service.name)
+        if cached is None:
+            cached = {"SCRIPT": base64.b64encode(service.script.read_bytes()).decode("ascii"),
+                      "FUNCTION_CONFIG": self.function_config(service)}
+            self._per_service[service.name] = cached
+        return cached
 
     def run(self, service: Service, event_id: int, body: str, extra_env: dict[str, str]) -> RunResult:
         work = Path(tempfile.mkdtemp(prefix=f"ev{event_id}-", dir=self.tmp_root))
@@ -123,22 +104,20 @@ class SupervisorExecutor:
         try:
             stdin = work / "event.json"
             stdin.write_text(body, "utf-8")
-            script = base64.b64encode(service.script.read_bytes()).decode("ascii")
-            env = _base_env(service, {**extra_env, "TMPDIR": str(work), "SCRIPT": script,
-                                      "FUNCTION_CONFIG": self.function_config(service)})
+            env = _base_env(service, {**extra_env, "TMPDIR": str(work), **self._service_env(service)})
             with open(log, "a", encoding="utf-8") as f:
                 f.write(f"--- event {event_id} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
             t0 = time.perf_counter()
-            proc = self.ctx.Process(target=_supervisor_child, args=(env, str(stdin), str(log)), daemon=False)
-            proc.start()
-            proc.join(self.timeout)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
-                return RunResult(124, time.perf_counter() - t0, f"timed out after {self.timeout:.0f} s")
-            return RunResult(proc.exitcode or 0, time.perf_counter() - t0, _tail(log) if proc.exitcode else "")
+            code = self.zygote.run(env, stdin, log, self.timeout)
+            seconds = time.perf_counter() - t0
+            if code is None:
+                return RunResult(124, seconds, f"timed out after {self.timeout:.0f} s, or the zygote died")
+            return RunResult(code, seconds, _tail(log) if code else "")
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def close(self) -> None:
+        self.zygote.close()
 
 
 # ----------------------------------------------------------------------------------- folders
@@ -202,6 +181,9 @@ class FolderExecutor:
             return RunResult(0 if ok else proc.returncode, time.perf_counter() - t0, "" if ok else _tail(log), written)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def close(self) -> None:
+        """Nothing to end: each script is a plain child of the slot's thread."""
 
 
 def provider_block(endpoint: str, access_key: str, secret_key: str, region: Optional[str] = None) -> dict:

@@ -459,6 +459,8 @@ class Runtime:
             s.thread.join(timeout=self.opts.event_timeout if s.busy else 5)
         for s in self.slots:
             s.stop()
+        if self.executor is not None:
+            self.executor.close()
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
