@@ -92,6 +92,7 @@ from herbmorph.results import (
     SegmentResult,
 )
 from herbmorph.storage import (
+    client_from_env,
     fetch_bytes,
     function_config,
     local_object_path,
@@ -342,7 +343,7 @@ def _fetch_original(inv: Invocation, image: ImageInfo):
             raise HerbmorphError(f"{image.uri} is over the limit of {max_bytes:,} bytes", kind="too-large")
         data = path.read_bytes()
     else:
-        data = fetch_bytes(image.uri, max_bytes=max_bytes)
+        data = fetch_bytes(image.uri, max_bytes=max_bytes, client=client_from_env(inv.env))
     if image.sha256 and sha256_bytes(data) != image.sha256:
         return None
     rgb = inv.pixels.get(image.sha256, inv.settings.max_pixels) if inv.pixels and image.sha256 else None
@@ -476,7 +477,7 @@ def _remove_stale_counterparts(inv: Invocation, outcome: Outcome) -> None:
                 _target(Path(source_dir) / bucket, base, sfx).unlink()
         return
     try:
-        failed = remove_objects(bucket, [base + sfx for sfx in stale])
+        failed = remove_objects(bucket, [base + sfx for sfx in stale], client=client_from_env(inv.env))
         if failed:
             print(f"herbmorph area: could not remove stale {failed} from {bucket}", file=sys.stderr)
     except Exception as exc:  # noqa: BLE001 - never let the clean-up cost the document
