@@ -6,6 +6,7 @@ silently corrupts every area computed from it.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -453,15 +454,24 @@ def _finish(reading: RulerReading, view: _View, digits_crop: list[Digit], crop_r
     return reading
 
 
+def _read_views(gray: np.ndarray, min_conf: float, other_polarity: bool = False) -> list[_View]:
+    """Both upright views, read side by side: most of the time is Tesseract, a separate process
+    per call, so two calls use two cores where the machine has them (same views, same order)."""
+    def read(kg: tuple[int, np.ndarray]) -> _View:
+        k, g = kg
+        return read_view(k, g, min_conf, flip=(not _dark_body(g)) if other_polarity else None)
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ruler-view") as pool:
+        return list(pool.map(read, upright_views(gray)))
+
+
 def read_ruler(crop_rgb: np.ndarray, min_conf: float = 75.0) -> RulerReading:
     gray = _gray(crop_rgb)
-    views = [read_view(k, g, min_conf) for k, g in upright_views(gray)]
+    views = _read_views(gray, min_conf)
     if max(v.support for v in views)[0] < 3:
         # Polarity by the median fails on a dark ruler in a crop of mostly light paper (or the
         # reverse): read the other polarity too before giving up.
-        for k, g in upright_views(gray):
-            auto = _dark_body(g)
-            views.append(read_view(k, g, min_conf, flip=not auto))
+        views += _read_views(gray, min_conf, other_polarity=True)
     views.sort(key=lambda v: v.support, reverse=True)
     best = views[0]
     digits_crop = []
