@@ -142,3 +142,21 @@ def test_box_is_trimmed_to_the_reading_never_grown():
     assert fit_box_to_reading([380, 40, 900, 120], r, 100, 40) == [380.0, 40.0, 900.0, 120.0]
     rv = RulerReading(px_per_cm=50.0, reason=None, rotation=90, axis_span=(300.0, 800.0))
     assert fit_box_to_reading([40, 0, 120, 1500], rv, 40, 100) == [40.0, 365.0, 120.0, 935.0]
+
+
+def test_views_read_side_by_side_or_one_by_one_give_the_same_reading(monkeypatch):
+    """Two views at once (the default) and one at a time (OMP_NUM_THREADS=1) are the same work."""
+    from herbmorph.scale import ruler
+
+    readings = {}
+    for threads in ("2", "1"):
+        monkeypatch.setenv("OMP_NUM_THREADS", threads)
+        assert ruler._view_threads() == int(threads)
+        got = []
+        for ppc, design, k in CASES[:4] + [(40, "dual", 0)]:
+            img = np.ascontiguousarray(np.rot90(render_ruler(np.random.default_rng([ppc, k]), ppc, design).image, k))
+            r = read_ruler(img)
+            got.append((r.px_per_cm, r.reason, r.method, r.rotation, [(d.value, d.x, d.y) for d in r.digits]))
+        readings[threads] = got
+    assert readings["2"] == readings["1"]
+    assert any(g[0] is not None for g in readings["2"])

@@ -6,6 +6,7 @@ silently corrupts every area computed from it.
 """
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -454,6 +455,15 @@ def _finish(reading: RulerReading, view: _View, digits_crop: list[Digit], crop_r
     return reading
 
 
+def _view_threads() -> int:
+    """2, unless this process was sized to one core (``OMP_NUM_THREADS=1``: a runtime slot with
+    ``cpu: 1`` or a batch worker with ``--threads 1``)."""
+    try:
+        return 1 if int(os.environ.get("OMP_NUM_THREADS", "2")) < 2 else 2
+    except ValueError:
+        return 2
+
+
 def _read_views(gray: np.ndarray, min_conf: float, other_polarity: bool = False) -> list[_View]:
     """Both upright views, read side by side: most of the time is Tesseract, a separate process
     per call, so two calls use two cores where the machine has them (same views, same order)."""
@@ -461,6 +471,8 @@ def _read_views(gray: np.ndarray, min_conf: float, other_polarity: bool = False)
         k, g = kg
         return read_view(k, g, min_conf, flip=(not _dark_body(g)) if other_polarity else None)
 
+    if _view_threads() == 1:
+        return [read(kg) for kg in upright_views(gray)]
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ruler-view") as pool:
         return list(pool.map(read, upright_views(gray)))
 
