@@ -55,56 +55,56 @@ def test_a_run_is_the_real_supervisor_running_the_script(tmp_path):
     assert zygote._proc is None
 
 
+SLOW = 'echo $$ > "$MARK"\nsleep 120\n'  # writes its pid, then outlives any test
+
+
+def _slow_run_in_background(zygote: Zygote, tmp_path: Path) -> tuple[threading.Thread, dict, int]:
+    """A run that would take two minutes, in a thread: (thread, its outcome, the script's pid)."""
+    outcome: dict = {}
+
+    def run():
+        outcome["code"] = zygote.run(_env(tmp_path, SLOW), _event(tmp_path), tmp_path / "run.log", timeout=300)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    return runner, outcome, _pid_in(tmp_path / "mark")
+
+
+def _takes_the_next_run(zygote: Zygote, tmp_path: Path) -> None:
+    (tmp_path / "mark").unlink()
+    assert zygote.run(_env(tmp_path, 'echo next > "$MARK"\n'), _event(tmp_path), tmp_path / "run.log", 60) == 0
+    assert (tmp_path / "mark").read_text() == "next\n"
+
+
 def test_a_run_over_its_time_is_killed_with_the_script_it_started(tmp_path):
     zygote = Zygote(tmp_path / "zygote.log")
     try:
         t0 = time.monotonic()
-        script = 'echo $$ > "$MARK"\nsleep 120\n'
-        assert zygote.run(_env(tmp_path, script), _event(tmp_path), tmp_path / "run.log", timeout=3) is None
+        assert zygote.run(_env(tmp_path, SLOW), _event(tmp_path), tmp_path / "run.log", timeout=3) is None
         assert time.monotonic() - t0 < 30
         script_pid = _pid_in(tmp_path / "mark")
         wait_for(lambda: not alive(script_pid), 10, "the timed-out script to be gone")
-        # the zygote itself is fine and takes the next run
-        (tmp_path / "mark").unlink()
-        assert zygote.run(_env(tmp_path, 'echo ok > "$MARK"\n'), _event(tmp_path), tmp_path / "run.log", 60) == 0
-        assert (tmp_path / "mark").read_text() == "ok\n"
+        _takes_the_next_run(zygote, tmp_path)  # the zygote itself is fine
     finally:
         zygote.close()
 
 
 def test_runs_in_flight_end_with_the_zygote_and_a_new_one_takes_over(tmp_path):
     zygote = Zygote(tmp_path / "zygote.log")
-    outcome = {}
     try:
-        def slow():
-            outcome["code"] = zygote.run(_env(tmp_path, 'echo $$ > "$MARK"\nsleep 120\n'), _event(tmp_path),
-                                         tmp_path / "run.log", timeout=300)
-
-        runner = threading.Thread(target=slow)
-        runner.start()
-        script_pid = _pid_in(tmp_path / "mark")
+        runner, outcome, script_pid = _slow_run_in_background(zygote, tmp_path)
         os.kill(zygote._proc.pid, signal.SIGKILL)  # a crash: the run it had is reported lost
         runner.join(30)
         assert not runner.is_alive() and outcome["code"] is None
         wait_for(lambda: not alive(script_pid), 10, "the orphaned script to be gone")
-        (tmp_path / "mark").unlink()
-        assert zygote.run(_env(tmp_path, 'echo again > "$MARK"\n'), _event(tmp_path), tmp_path / "run.log", 60) == 0
-        assert (tmp_path / "mark").read_text() == "again\n"
+        _takes_the_next_run(zygote, tmp_path)
     finally:
         zygote.close()
 
 
 def test_closing_ends_every_run_still_going(tmp_path):
     zygote = Zygote(tmp_path / "zygote.log")
-    outcome = {}
-
-    def slow():
-        outcome["code"] = zygote.run(_env(tmp_path, 'echo $$ > "$MARK"\nsleep 120\n'), _event(tmp_path),
-                                     tmp_path / "run.log", timeout=300)
-
-    runner = threading.Thread(target=slow)
-    runner.start()
-    script_pid = _pid_in(tmp_path / "mark")
+    runner, outcome, script_pid = _slow_run_in_background(zygote, tmp_path)
     zygote_pid = zygote._proc.pid
     zygote.close()  # EOF on its requests: what a SIGKILLed runtime leaves behind, too
     runner.join(30)
