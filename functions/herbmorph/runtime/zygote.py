@@ -96,6 +96,9 @@ def _kill_group(pid: int) -> None:
 
 def serve(requests_fd: int = 0, replies_fd: int = 1) -> None:
     """The zygote's loop: fork on request, report each exit, stop at EOF."""
+    # Replies get a private fd; whatever a library prints to stdout goes to the log instead.
+    replies_fd = os.dup(replies_fd)
+    os.dup2(2, 1)
     import herbmorph.runtime.supervisor_preload  # noqa: F401 - the point of this process
 
     # Ctrl-C reaches the whole foreground group: the runtime shuts down, runs in flight finish.
@@ -165,7 +168,10 @@ class Zygote:
 
     def _read_replies(self, proc: subprocess.Popen) -> None:
         for line in proc.stdout:
-            reply = json.loads(line)
+            try:
+                reply = json.loads(line)
+            except ValueError:
+                continue  # not ours: the zygote only ever writes JSON lines here
             with self._lock:
                 entry = self._waiting.get(reply["id"])
                 if entry is not None and "pid" in reply:
