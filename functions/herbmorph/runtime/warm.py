@@ -24,6 +24,7 @@ import time
 
 _LEN = struct.Struct(">I")
 MAX_MESSAGE = 64 * 2**20
+REQUEST_TIMEOUT = 30.0  # seconds a connected caller has to send its request
 
 
 def _send(sock: socket.socket, obj) -> None:
@@ -78,6 +79,17 @@ def forward(argv: list[str], path: str | None = None) -> int | None:
 # ------------------------------------------------------------------------- worker process
 
 
+def _trim_heap() -> None:
+    """Hand freed memory back to the OS (glibc ``malloc_trim``): after a full-size sheet, a warm
+    worker should hold what it keeps (its model), not the high-water mark of the last call."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except Exception:  # noqa: BLE001 - not glibc: nothing to trim
+        pass
+
+
 def current_rss() -> int:
     """Resident set size of this process, in bytes (Linux /proc)."""
     try:
@@ -117,8 +129,6 @@ def serve_worker(stage: str, socket_path: str, conn, env: dict) -> None:
         except Exception as exc:  # noqa: BLE001 - reported to the runtime, which stops cleanly
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
             return
-    lock = threading.Lock()  # one call at a time: a slot is one worker
-
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(socket_path)
@@ -127,11 +137,13 @@ def serve_worker(stage: str, socket_path: str, conn, env: dict) -> None:
     server.listen(4)
 
     def answer(client: socket.socket) -> None:
-        with client, lock:
+        with client:
+            client.settimeout(REQUEST_TIMEOUT)  # a caller that connects and never asks holds no slot
             try:
                 request = _recv(client)
             except (ConnectionError, ValueError, OSError):
                 return
+            client.settimeout(None)
             out, err = io.StringIO(), io.StringIO()
             t0 = time.perf_counter()
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -140,16 +152,20 @@ def serve_worker(stage: str, socket_path: str, conn, env: dict) -> None:
             seconds = time.perf_counter() - t0
             with contextlib.suppress(OSError):
                 _send(client, {"code": code, "stdout": out.getvalue(), "stderr": err.getvalue()})
+            _trim_heap()
             with contextlib.suppress(OSError):
                 conn.send(("outcome", code, seconds, current_rss()))
 
     def accept_loop() -> None:
+        # One call at a time (a slot is one worker), all on this one thread: glibc gives each
+        # thread that allocates its own arena, and a thread per call left freed sheets spread
+        # over many arenas, the resident memory creeping up call after call.
         while True:
             try:
                 client, _ = server.accept()
             except OSError:
                 return
-            threading.Thread(target=answer, args=(client,), daemon=True).start()
+            answer(client)
 
     threading.Thread(target=accept_loop, daemon=True).start()
     conn.send(("ready", current_rss()))
