@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -56,7 +57,10 @@ def test_sigkill_halfway_then_rerun(minio_server, tmp_path):
         assert time.monotonic() < deadline, f"only {done} images done"
         time.sleep(0.3)
         if journal.exists():
-            done = journal_rows(journal, "SELECT count(*) FROM items")[0][0]
+            try:
+                done = journal_rows(journal, "SELECT count(*) FROM items")[0][0]
+            except sqlite3.OperationalError:  # the file exists a moment before its tables do
+                continue
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     workers = [int(p) for p in journal_rows(journal, "SELECT v FROM meta WHERE k='worker_pids'")[0][0].split(",")]

@@ -291,6 +291,7 @@ def _dispatch(opts, p: Plan, models, mkey, journal: Journal, dest: Destination, 
                 bar.note("stopping: finishing the images in progress (Ctrl-C again to stop now)")
                 queued = 0  # queued tasks stay unclaimed; the next run picks them up
     workers.shutdown(2 if result.interrupted else 10)
+    _record_late(workers, journal, by_key, mkey, result)
     result.workers = len(workers.procs)
     result.setup_s = max(workers.setup_s.values(), default=0.0)
 
@@ -349,6 +350,19 @@ def _bury(workers: _Workers, wid: int, journal: Journal, dest: Destination, by_k
     if work_left and not stopping:
         workers.spawn(workers.threads)
         journal.set_meta("worker_pids", ",".join(map(str, workers.pids())))
+
+
+def _record_late(workers: _Workers, journal: Journal, by_key, mkey: str, result: BatchResult) -> None:
+    """After a Ctrl-C the loop stops waiting for images whose start it had not heard of yet; a
+    worker can still finish one during the shutdown wait. Record those outcomes too, so the
+    journal agrees with the outputs already written (the next run would only redo them)."""
+    while True:
+        try:
+            msg = workers.results.get(timeout=0.2)
+        except (queue.Empty, OSError, EOFError):
+            return
+        if msg[0] == "done" and msg[2]["key"] in by_key:
+            _record(journal, by_key[msg[2]["key"]], msg[2], mkey, msg[1], result)
 
 
 def _record(journal: Journal, item: Item, outcome: dict, mkey: str, wid: int, result: BatchResult,
