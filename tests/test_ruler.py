@@ -145,12 +145,12 @@ def test_box_is_trimmed_to_the_reading_never_grown():
 
 
 def test_views_read_side_by_side_or_one_by_one_give_the_same_reading(monkeypatch):
-    """Two views at once (the default) and one at a time (OMP_NUM_THREADS=1) are the same work."""
+    """Two views at once (the default) and one at a time (HERBMORPH_THREADS=1) are the same work."""
     from herbmorph.scale import ruler
 
     readings = {}
     for threads in ("2", "1"):
-        monkeypatch.setenv("OMP_NUM_THREADS", threads)
+        monkeypatch.setenv("HERBMORPH_THREADS", threads)
         assert ruler._view_threads() == int(threads)
         got = []
         for ppc, design, k in CASES[:4] + [(40, "dual", 0)]:

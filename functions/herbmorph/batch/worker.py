@@ -143,6 +143,7 @@ def worker_main(wid: int, source_text: str, dest_text: str, settings: Settings, 
     os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    os.environ.setdefault("HERBMORPH_THREADS", str(threads))
     try:
         from herbmorph.pipeline import Pipeline
 

@@ -226,7 +226,7 @@ class Runtime:
 
     def worker_env(self, service: Service) -> dict[str, str]:
         env = {**host_variables(service), "OMP_NUM_THREADS": str(service.threads),
-               "MKL_NUM_THREADS": str(service.threads)}
+               "MKL_NUM_THREADS": str(service.threads), "HERBMORPH_THREADS": str(service.threads)}
         if isinstance(self.backend, MinioBackend):
             env.update(self.backend.worker_env())
         return env

@@ -106,7 +106,6 @@ def serve(requests_fd: int = 0, replies_fd: int = 1) -> None:
     sel = selectors.DefaultSelector()
     sel.register(requests_fd, selectors.EVENT_READ, None)
     runs: dict[int, tuple[str, int]] = {}  # done pipe fd -> (request id, pid)
-    pids: dict[str, int] = {}
     pending = b""
 
     def reply(obj: dict) -> None:
@@ -117,7 +116,7 @@ def serve(requests_fd: int = 0, replies_fd: int = 1) -> None:
             if key.data is None:  # requests
                 chunk = os.read(requests_fd, 1 << 20)
                 if not chunk:
-                    for pid in pids.values():
+                    for _, pid in runs.values():
                         _kill_group(pid)
                     return
                 pending += chunk
@@ -125,12 +124,12 @@ def serve(requests_fd: int = 0, replies_fd: int = 1) -> None:
                     line, pending = pending.split(b"\n", 1)
                     request = json.loads(line)
                     if "kill" in request:
-                        if request["kill"] in pids:
-                            _kill_group(pids[request["kill"]])
+                        for rid, pid in runs.values():
+                            if rid == request["kill"]:
+                                _kill_group(pid)
                         continue
                     pid, done_r = _fork_run(request, requests_fd, replies_fd)
                     runs[done_r] = (request["id"], pid)
-                    pids[request["id"]] = pid
                     reply({"id": request["id"], "pid": pid})
                     sel.register(done_r, selectors.EVENT_READ, "run")
             else:  # a run ended: its pipe's only writer is gone
@@ -138,7 +137,6 @@ def serve(requests_fd: int = 0, replies_fd: int = 1) -> None:
                 os.close(key.fd)
                 rid, pid = runs.pop(key.fd)
                 _, status = os.waitpid(pid, 0)
-                pids.pop(rid, None)
                 reply({"id": rid, "code": os.waitstatus_to_exitcode(status)})
 
 

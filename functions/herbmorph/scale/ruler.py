@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ..boxes import box_area, covers_smaller
+from ..boxes import covers_smaller, covers_smaller_any
 from ..results import Digit
 from .ocr import SpacingEstimate, fit_digit_rows, paper_px_per_unit
 from .ticks import Lattice, find_lattice
@@ -211,9 +211,9 @@ def cc_char_boxes(img: np.ndarray, min_h: int = 8) -> list[tuple[str, float, flo
              (cv2.adaptiveThreshold(img, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 12) > 0
               ).astype(np.uint8)]
     # Crops of busy sheets give thousands of blobs: filter them in numpy, and check each new blob
-    # against all kept ones at once (same greedy order, same arithmetic as boxes.covers_smaller).
+    # against all kept ones at once (same greedy order as one by one).
     blobs: list[tuple] = []
-    kept = np.empty((64, 5))  # x1, y1, x2, y2, area of the blobs kept so far (grown by doubling)
+    kept = np.empty((64, 4))  # the blobs kept so far, as boxes (grown by doubling)
     for ink in masks:
         _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
         x, y, w, h, area = stats[1:].astype(np.int64).T
@@ -223,17 +223,11 @@ def cc_char_boxes(img: np.ndarray, min_h: int = 8) -> list[tuple[str, float, flo
         ok &= (0.12 <= fill) & (fill <= 0.85)
         for xi, yi, wi, hi in zip(x[ok].tolist(), y[ok].tolist(), w[ok].tolist(), h[ok].tolist()):
             b = (float(xi), float(yi), float(xi + wi), float(yi + hi))
-            ab = box_area(b)
-            if blobs:
-                k = kept[:len(blobs)]
-                ix = np.minimum(k[:, 2], b[2]) - np.maximum(k[:, 0], b[0])
-                iy = np.minimum(k[:, 3], b[3]) - np.maximum(k[:, 1], b[1])
-                inter = np.where((ix > 0) & (iy > 0), ix * iy, 0.0)
-                if np.any(inter >= 0.3 * np.maximum(np.minimum(k[:, 4], ab), 1e-9)):
-                    continue  # a fragment of a blob already kept
+            if covers_smaller_any(kept[:len(blobs)], b, 0.3):
+                continue  # a fragment of a blob already kept
             if len(blobs) == len(kept):
                 kept = np.concatenate([kept, np.empty_like(kept)])
-            kept[len(blobs)] = (*b, ab)
+            kept[len(blobs)] = b
             blobs.append(("?", *b))
     rows: list[list[tuple]] = []
     row_stats: list[tuple[float, float]] = []  # (mean centre, median height), updated on append
@@ -247,7 +241,7 @@ def cc_char_boxes(img: np.ndarray, min_h: int = 8) -> list[tuple[str, float, flo
                 break
         else:
             rows.append([b])
-            row_stats.append((np.mean([yc]), np.median([hb])))
+            row_stats.append((yc, hb))
     return [b for row in rows if len(row) >= 3 for b in row]
 
 
@@ -456,12 +450,14 @@ def _finish(reading: RulerReading, view: _View, digits_crop: list[Digit], crop_r
 
 
 def _view_threads() -> int:
-    """2, unless this process was sized to one core (``OMP_NUM_THREADS=1``: a runtime slot with
-    ``cpu: 1`` or a batch worker with ``--threads 1``)."""
+    """2, unless this process was sized to one core: ``HERBMORPH_THREADS`` (set by a runtime slot
+    from the FDL's ``cpu``, and by a batch worker from ``--threads``), else the CPUs it may run on.
+    Not ``OMP_NUM_THREADS``: importing Ultralytics sets that to 1 wherever it was unset."""
     try:
-        return 1 if int(os.environ.get("OMP_NUM_THREADS", "2")) < 2 else 2
+        return 1 if int(os.environ.get("HERBMORPH_THREADS", "")) < 2 else 2
     except ValueError:
-        return 2
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return min(2, cpus)
 
 
 def _read_views(gray: np.ndarray, min_conf: float, other_polarity: bool = False) -> list[_View]:
