@@ -340,6 +340,7 @@ def _bury(workers: _Workers, wid: int, journal: Journal, dest: Destination, by_k
         outcome = {"key": key, "action": "failed", "sha256": None, "kind": doc.error.kind,
                    "message": doc.error.message, "summary": None}
         try:
+            dest.remove_partial(item.rel)  # killed mid-write, it may have left a temporary file
             dest.write_error(item.rel, doc)
         except Exception as err:  # noqa: BLE001
             outcome["message"] += f" (error document not written: {type(err).__name__})"

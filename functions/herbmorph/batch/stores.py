@@ -15,6 +15,7 @@ gone; an error document only after the stale result files are gone).
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import posixpath
@@ -274,6 +275,16 @@ class Destination(_Located):
         self._remove([rel + s for s in RESULT_SUFFIXES])
         with tempfile.TemporaryDirectory(prefix="herbmorph-batch-") as tmp:
             self._upload(Path(tmp), write_error(Path(tmp), rel, doc))
+
+    def remove_partial(self, rel: str) -> None:
+        """Drop the temporary files a killed writer left for ``rel`` (outputs.atomic_write's
+        ``.<name>.*.tmp`` siblings). Object storage has none: an upload lands whole or not at all."""
+        if self.location.is_s3:
+            return
+        target = self.location.path / rel
+        for sfx in (*RESULT_SUFFIXES, ERROR_SUFFIX):
+            for tmp in target.parent.glob(f".{glob.escape(target.name + sfx)}.*.tmp"):
+                tmp.unlink(missing_ok=True)
 
     def remove_error(self, rel: str) -> None:
         """Drop a stale ``.error.json`` beside a current result (a crash between two writes)."""
