@@ -5,9 +5,11 @@ network (SSRF).
 * The host is resolved **once**; every address it resolves to must be public. The connection then
   goes to that checked address (TLS still verifies the certificate against the host name), so a
   DNS answer that changes between the check and the connect (rebinding) cannot sneak in.
-* Loopback, private (RFC 1918, ULA), link-local (so 169.254.169.254 and other cloud metadata),
-  CGNAT, multicast, reserved and unspecified addresses are refused, including IPv4 addresses
-  hidden in IPv6 (mapped ``::ffff:a.b.c.d``, NAT64, 6to4, Teredo).
+* Only global unicast addresses are fetched from, whatever notation names them: the host is
+  normalised and judged by :mod:`herbmorph.urlguard` (IPv4 in integer/hex/octal forms, IPv4
+  inside IPv6, trailing dots, ``localhost``), literal or resolved alike.
+* At most ``MAX_URL_CHARS`` characters, no whitespace or control characters (``urlsplit``
+  silently deletes tabs and newlines, so the URL checked would not be the URL sent).
 * Redirects are followed by hand (at most ``max_redirects``), each hop checked like the first.
 * The body is capped at ``max_bytes`` (``Content-Length`` is checked first, then the stream), and
   the whole download, redirects included, must finish within ``timeout`` seconds.
@@ -15,15 +17,14 @@ network (SSRF).
 Failures raise :class:`UrlError` (an :class:`InputError`) whose ``kind`` is ``forbidden-url``,
 ``bad-url``, ``fetch-failed``, ``fetch-timeout`` or ``too-large``.
 
-``HERBMORPH_URL_ALLOW_LOOPBACK=1`` additionally allows 127.0.0.0/8 and ::1. It exists only so the
-test suite can serve files and redirects from 127.0.0.1; never set it in a deployment.
+``HERBMORPH_URL_ALLOW_LOOPBACK=1`` additionally allows the literal 127.0.0.0/8 and ::1. It exists
+only so the test suite can serve files and redirects from 127.0.0.1; never set it in a deployment.
 """
 from __future__ import annotations
 
 import http.client
 import ipaddress
 import os
-import re
 import socket
 import ssl
 import threading
@@ -34,23 +35,15 @@ from urllib.parse import urljoin, urlsplit
 import herbmorph
 
 from .errors import InputError
+from .urlguard import ALLOW_LOOPBACK_ENV, MAX_URL_CHARS, HostError, address_problem, host_problem, normalise_host
 
-ALLOW_LOOPBACK_ENV = "HERBMORPH_URL_ALLOW_LOOPBACK"
+__all__ = ["ALLOW_LOOPBACK_ENV", "UrlError", "Fetched", "address_problem", "check_url", "fetch"]
+
 TIMEOUT_ENV = "HERBMORPH_URL_TIMEOUT"
 DEFAULT_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
 MAX_REDIRECTS = 5
 CHUNK = 1 << 20
-
-# Named so the refusal says what the address is; all of them are also not ``is_global``.
-_METADATA = {
-    ipaddress.ip_address("169.254.169.254"): "a cloud metadata address",  # AWS, GCP, Azure, OpenStack
-    ipaddress.ip_address("169.254.170.2"): "a cloud metadata address",  # AWS ECS task metadata
-    ipaddress.ip_address("100.100.100.200"): "a cloud metadata address",  # Alibaba
-    ipaddress.ip_address("fd00:ec2::254"): "a cloud metadata address",  # AWS over IPv6
-}
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_LABEL = re.compile(r"[A-Za-z0-9_-]{1,63}")
 
 
 class UrlError(InputError):
@@ -69,40 +62,6 @@ def timeout_from_env() -> float:
         return float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_S)
     except ValueError:
         return DEFAULT_TIMEOUT_S
-
-
-def _allow_loopback() -> bool:
-    return os.environ.get(ALLOW_LOOPBACK_ENV) == "1"
-
-
-def address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    """Why ``ip`` may not be fetched from (``None``: it is a public address)."""
-    if ip.version == 6:
-        embedded = ip.ipv4_mapped or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else None)
-        embedded = embedded or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if embedded is not None:
-            why = address_problem(embedded)
-            return f"{why} (IPv4 {embedded} inside IPv6)" if why else None
-    if ip in _METADATA:
-        return _METADATA[ip]
-    if ip.is_loopback:
-        return None if _allow_loopback() else "a loopback address"
-    if ip.is_link_local:
-        return "a link-local address"
-    if ip.is_multicast:
-        return "a multicast address"
-    if ip.is_unspecified:
-        return "an unspecified address"
-    if ip.is_private:
-        return "a private address"
-    if not ip.is_global:  # CGNAT 100.64/10, benchmarking, documentation, reserved ...
-        return "not a public address"
-    return None
-
-
-def _is_hostname(name: str) -> bool:
-    labels = name[:-1].split(".") if name.endswith(".") else name.split(".")
-    return 0 < len(name) <= 253 and all(_LABEL.fullmatch(label) for label in labels)
 
 
 def _resolve(host: str, port: int, timeout: float) -> list:
@@ -132,6 +91,10 @@ def _resolve(host: str, port: int, timeout: float) -> list:
 
 def check_url(url: str, timeout: float = CONNECT_TIMEOUT_S):
     """Validate ``url`` and resolve it: returns (scheme, host, port, target, ip) or raises."""
+    if not isinstance(url, str) or len(url) > MAX_URL_CHARS:
+        raise UrlError(f"the URL is longer than {MAX_URL_CHARS} characters", kind="bad-url")
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):  # urlsplit silently drops tabs/newlines
+        raise UrlError("the URL contains spaces or control characters", kind="bad-url")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -141,24 +104,26 @@ def check_url(url: str, timeout: float = CONNECT_TIMEOUT_S):
     if scheme not in ("http", "https"):
         raise UrlError(f"only http and https URLs are accepted, not {scheme or 'a relative URL'!r}",
                        kind="forbidden-url")
-    if parts.username is not None or parts.password is not None:
+    if "@" in parts.netloc or parts.username is not None or parts.password is not None:
         raise UrlError("URLs with credentials (user:password@) are not accepted", kind="bad-url")
+    if "\\" in parts.netloc:  # browsers read a backslash as "/": two parsers, two hosts
+        raise UrlError("a backslash in the host part is not accepted", kind="bad-url")
     host = parts.hostname
     if not host:
         raise UrlError("the URL has no host", kind="bad-url")
     port = port or (443 if scheme == "https" else 80)
     try:
-        ips = [ipaddress.ip_address(host.split("%")[0])]
-        said = "{ip} is {why}"
-    except ValueError:
+        name, literal = normalise_host(host)
+    except HostError as exc:
+        raise UrlError(str(exc), kind="bad-url") from None
+    if literal is not None:
+        ips, said = [literal], "{ip} is {why}"
+    else:
         said = "{host} resolves to {ip}, which is {why}"
-        try:
-            ascii_host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            ascii_host = ""
-        if not _is_hostname(ascii_host):  # junk never reaches the resolver
-            raise UrlError(f"invalid host name {host!r}", kind="bad-url") from None
-        ips = _resolve(ascii_host, port, timeout)
+        why = host_problem(name)
+        if why:
+            raise UrlError(f"{host} is {why}: only public addresses may be fetched", kind="forbidden-url")
+        ips = _resolve(name, port, timeout)
     if not ips:
         raise UrlError(f"{host} has no address", kind="fetch-failed")
     # Every answer must be public: a resolver answering with a mix is refused, not raced.
@@ -168,7 +133,7 @@ def check_url(url: str, timeout: float = CONNECT_TIMEOUT_S):
             raise UrlError(said.format(host=host, ip=ip, why=why) + ": only public addresses may be fetched",
                            kind="forbidden-url")
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return scheme, host, port, target, ips[0]
+    return scheme, name or host, port, target, ips[0]
 
 
 class _PinnedHTTP(http.client.HTTPConnection):
