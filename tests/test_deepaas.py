@@ -267,6 +267,29 @@ def test_forbidden_urls_are_refused_with_a_400(api):
     assert api.alive()
 
 
+def test_a_1mb_url_field_is_refused_at_once_and_the_worker_stays_free(url_api):
+    """Issue 17: a 30,000-character url held the single worker for 7.5 s (quadratic redaction).
+    Now the length is checked in the server process before any processing; the one worker is
+    free for the next request."""
+    usual = []
+    for _ in range(2):
+        t0 = time.monotonic()
+        assert url_api.predict(files=_upload(SHEET)).status_code == 200
+        usual.append(time.monotonic() - t0)
+    for url in ("http://" + "a" * (1 << 20), "http://x/" + "a:" * (1 << 19)):
+        t0 = time.monotonic()
+        resp = url_api.predict(data={"url": url})
+        took = time.monotonic() - t0
+        assert 400 <= resp.status_code < 500, resp.text[:300]
+        assert took < 1.0, f"a 1 MB url took {took:.2f} s to refuse"
+        assert "aaaaaaaaaaaaaaaa" not in resp.text and "a:a:a:a:a:a:a:a:" not in resp.text  # not echoed
+    t0 = time.monotonic()
+    assert url_api.predict(files=_upload(SHEET)).status_code == 200
+    after = time.monotonic() - t0
+    assert after < 1.5 * max(usual) + 0.5, f"the next request took {after:.2f} s, usually {usual}"
+    print(f"usual {usual}, refused in {took:.3f} s, next {after:.2f} s")
+
+
 # ------------------------------------------------------------------------------ URL inputs
 
 

@@ -18,6 +18,7 @@ import unicodedata
 from webargs import fields, validate
 
 import herbmorph
+from herbmorph import urlguard
 from herbmorph.config import Settings
 from herbmorph.deepaas.errors import ApiError, BadRequest, from_document
 from herbmorph.deepaas.schema import build_response_schema
@@ -29,6 +30,10 @@ OUTPUTS = ("result", "opends", "both")
 ACCEPTS = ("application/json", "image/png")
 IMGSZ_RANGE = (128, 2048)
 MAX_URI_CHARS = 1024
+# Every text field is bounded before anything reads it: webargs checks these in the server
+# process, so an oversized field never reaches (and never holds) a worker.
+MAX_URL_CHARS = urlguard.MAX_URL_CHARS
+MAX_CHOICE_CHARS = 32
 
 schema = build_response_schema()
 
@@ -80,16 +85,21 @@ def get_predict_args() -> dict:
         "image": fields.Field(required=False, metadata={
             **form, "type": "file", "description": "The sheet (JPEG, PNG, TIFF, WebP, BMP, GIF, JPEG 2000). "
                                                    "Give either image or url."}),
-        "url": fields.Str(required=False, metadata={
-            **form, "description": "http(s) URL of the sheet; only public addresses are fetched."}),
+        "url": fields.Str(required=False, validate=validate.Length(max=MAX_URL_CHARS), metadata={
+            **form, "maxLength": MAX_URL_CHARS,
+            "description": f"http(s) URL of the sheet, at most {MAX_URL_CHARS} characters; only public "
+                           "addresses are fetched."}),
         "conf": fields.Float(required=False, load_default=None, validate=validate.Range(0.0, 1.0), metadata={
             **form, "description": "Organ confidence threshold (default: HERBMORPH_CONF, 0.5)."}),
         "imgsz": fields.Int(required=False, load_default=None, validate=validate.Range(*IMGSZ_RANGE), metadata={
             **form, "description": "Segment model input size in px (default: HERBMORPH_IMGSZ, 1024)."}),
-        "output": fields.Str(required=False, load_default="result", validate=validate.OneOf(list(OUTPUTS)), metadata={
+        "output": fields.Str(required=False, load_default="result", validate=[
+            validate.Length(max=MAX_CHOICE_CHARS), validate.OneOf(list(OUTPUTS))], metadata={
             **form, "enum": list(OUTPUTS),
             "description": "result: the herbmorph/result/1 document; opends: the openDS annotation "
                            "message; both: {result, opends}. Ignored for image/png."}),
+        # DEEPaaS appends "*/*" to this field's OneOf choices, so it must stay a single OneOf
+        # (a membership test: linear, and its message quotes no input).
         "accept": fields.Str(required=False, load_default=ACCEPTS[0], validate=validate.OneOf(list(ACCEPTS)), metadata={
             "location": "headers", "enum": list(ACCEPTS),
             "description": "application/json: the document; image/png: the overlay of the organs."}),
@@ -103,7 +113,7 @@ def get_train_args() -> dict:
 
 def _clean_name(name) -> str:
     """The client's file name as the document's image.uri: printable, bounded, never a path we open."""
-    text = "".join(c for c in str(name or "") if unicodedata.category(c)[0] != "C")
+    text = "".join(c for c in str(name or "")[: 4 * MAX_URI_CHARS] if unicodedata.category(c)[0] != "C")
     return text[:MAX_URI_CHARS] or "<upload>"
 
 
@@ -140,8 +150,14 @@ def _with_options(base, conf, imgsz):
     return p
 
 
-def _check_options(conf, imgsz, output, accept) -> None:
-    # deepaas-cli passes arguments through argparse without the webargs validators: check again.
+def _check_options(url, conf, imgsz, output, accept) -> None:
+    # deepaas-cli passes arguments through argparse without the webargs validators: check again,
+    # lengths first (no message below quotes a value that could be long).
+    if url is not None and (not isinstance(url, str) or len(url) > MAX_URL_CHARS):
+        raise _bad(f"url must be text of at most {MAX_URL_CHARS} characters", kind="bad-url")
+    for name, value in (("output", output), ("accept", accept)):
+        if not isinstance(value, str) or len(value) > MAX_CHOICE_CHARS:
+            raise _bad(f"{name} must be a short text")
     if conf is not None and not (isinstance(conf, (int, float)) and 0.0 <= conf <= 1.0):
         raise _bad(f"conf must be a number within 0..1, not {conf!r}")
     if imgsz is not None and not (isinstance(imgsz, int) and IMGSZ_RANGE[0] <= imgsz <= IMGSZ_RANGE[1]):
@@ -193,7 +209,7 @@ def predict(image=None, url=None, conf=None, imgsz=None, output="result", accept
     ``accept=image/png``. Raises :class:`ApiError` (a JSON 4xx/5xx) for anything else."""
     try:
         try:
-            _check_options(conf, imgsz, output or "result", accept or "application/json")
+            _check_options(url, conf, imgsz, output or "result", accept or "application/json")
             m = _measure(image, url, conf, imgsz)
             return _respond(m, output or "result", accept or "application/json")
         finally:
