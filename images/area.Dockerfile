@@ -18,7 +18,7 @@ RUN pip install --no-cache-dir \
       PyYAML==6.0.3 rich==15.0.0 jsonschema==4.26.0 referencing==0.37.0 tifffile==2026.3.3 \
       minio==7.2.20 \
  && pip install --no-cache-dir --no-deps . \
- && python -c "import importlib.util as u, herbmorph.oscar.handler, herbmorph.area; assert not any(u.find_spec(m) for m in ('torch', 'ultralytics', 'pytesseract'))"
+ && python -c "import importlib.util as u, herbmorph.oscar.handler, herbmorph.area; assert not any(u.find_spec(m) for m in ('torch', 'ultralytics', 'tesserocr'))"
 
 RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin herbmorph
 USER 10001

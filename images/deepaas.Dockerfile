@@ -38,7 +38,7 @@ RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu 
  && pip install --no-cache-dir \
       numpy==2.4.6 pillow==13.0.0 opencv-python-headless==5.0.0.93 pydantic==2.14.3 \
       PyYAML==6.0.3 rich==15.0.0 jsonschema==4.26.0 referencing==0.37.0 tifffile==2026.3.3 \
-      ultralytics==8.4.190 pi-heif==1.4.0 pytesseract==0.3.13 scipy==1.17.1 minio==7.2.20 \
+      ultralytics==8.4.190 pi-heif==1.4.0 tesserocr==2.13.0 scipy==1.17.1 minio==7.2.20 \
       deepaas==2.6.0 marshmallow==3.26.2 webargs==5.5.3 \
  && pip install --no-cache-dir --no-deps . \
  && python -c "from deepaas.model import loading; assert 'herbmorph' in loading.get_available_model_names('v2')"

@@ -32,9 +32,9 @@ RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu 
  && pip install --no-cache-dir \
       numpy==2.4.6 pillow==13.0.0 opencv-python-headless==5.0.0.93 pydantic==2.14.3 \
       PyYAML==6.0.3 rich==15.0.0 jsonschema==4.26.0 referencing==0.37.0 tifffile==2026.3.3 \
-      ultralytics==8.4.190 pi-heif==1.4.0 pytesseract==0.3.13 scipy==1.17.1 minio==7.2.20 \
+      ultralytics==8.4.190 pi-heif==1.4.0 tesserocr==2.13.0 scipy==1.17.1 minio==7.2.20 \
  && pip install --no-cache-dir --no-deps . \
- && python -c "import herbmorph.oscar.handler, herbmorph.scale.core, pytesseract; print(pytesseract.get_tesseract_version())"
+ && python -c "import herbmorph.oscar.handler, herbmorph.scale.core, tesserocr; print(tesserocr.tesseract_version())"
 COPY ${SCALE_WEIGHTS} /opt/herbmorph/models/scale.pt
 
 RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin herbmorph

@@ -174,7 +174,7 @@ def test_overlay_coordinates_follow_the_document_image_size():
 def test_area_and_outputs_do_not_import_torch():
     code = (
         "import herbmorph.area, herbmorph.outputs, herbmorph.area.overlay, sys\n"
-        "bad = [m for m in ('torch', 'ultralytics', 'pytesseract') if m in sys.modules]\n"
+        "bad = [m for m in ('torch', 'ultralytics', 'tesserocr') if m in sys.modules]\n"
         "print(bad)\n"
         "sys.exit(1 if bad else 0)\n"
     )

@@ -34,7 +34,7 @@ VALUES = REPO / "deploy" / "oscar-values.yaml"
 OPENDS = REPO.parent / "shared" / "reference" / "opends-0.4"
 CLUSTER_ID = "oscar-cluster"
 NAMES = ["herbmorph-segment", "herbmorph-scale", "herbmorph-area"]
-HEAVY = ("torch", "ultralytics", "pytesseract")
+HEAVY = ("torch", "ultralytics", "tesserocr")
 
 # ------------------------------------------------------------------------------------- FDL
 
@@ -354,7 +354,7 @@ def test_dockerfile_rules(dockerfile):
     text = " ".join(a for _, a in ins)
     if stage == "area":
         installs = [c for run in runs for c in run.split("&&") if "install" in c]
-        assert installs and not re.search(r"\b(torch|torchvision|ultralytics|pytesseract|tesseract-ocr)\b",
+        assert installs and not re.search(r"\b(torch|torchvision|ultralytics|tesserocr|tesseract-ocr)\b",
                                           " ".join(installs))
         assert "WEIGHTS" not in text
     if stage in ("segment", "deepaas"):

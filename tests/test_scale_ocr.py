@@ -1,6 +1,6 @@
 """The paper's OCR spacing method and our robust extension, on crafted digit lists."""
 from herbmorph.results import Digit
-from herbmorph.scale.ocr import fit_digit_rows, fit_row, paper_px_per_unit
+from herbmorph.scale.spacing import fit_digit_rows, fit_row, paper_px_per_unit
 
 
 def D(value, x, conf=90.0, y=10.0):

@@ -1,6 +1,6 @@
 """Stage 3, area: px/cm + pixel areas -> cm², the final result document, openDS annotations and
 the overlay PNG. CPU only; importing this package never imports torch, ultralytics or
-pytesseract (the area container has none of them).
+tesserocr (the area container has none of them).
 
 ``render_overlay`` (OpenCV + Pillow) is imported on first use.
 """

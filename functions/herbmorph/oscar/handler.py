@@ -35,7 +35,7 @@ Guarantees
   line and no output: the replacement upload has its own chain, and an error written here could land
   after, and overwrite, that newer outcome.
 * Models are loaded once per process through the cores' predictor classes; the ``area`` stage never
-  imports torch, ultralytics or pytesseract.
+  imports torch, ultralytics or tesserocr.
 
 Exit status: 0 when a stage/result document was written (or a stale event dropped), 1 when an error
 document was written, 2 when nothing could be written. OSCAR ignores it; it helps people and tests.

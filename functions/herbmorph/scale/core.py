@@ -1,24 +1,37 @@
-"""scale core: YOLO detector finds the ruler, :func:`read_ruler` reads it, plausibility guards it.
+"""scale core: find the ruler, read it, guard the answer.
 
 Cog-like: ``ScalePredictor(settings).setup()`` once, then ``predict(rgb) -> ScaleResult``.
+
+Where to look comes from two witnesses: the YOLO detector and a model-free search for periodic
+tick texture (:mod:`.proposals`), both run on one small "view" of the sheet, turned upright
+when the sheet was photographed askew. Each candidate is then cut from the full image at a
+bounded reading resolution (:mod:`.frames`) and read there; :func:`read_ruler` decides.
+Any failure inside the stage is a null with its reason, never an error for the sheet.
 """
 from __future__ import annotations
 
+import logging
 import os
 
+import cv2
 import numpy as np
 
 from ..boxes import covers_smaller
 from ..config import Settings
 from ..models import load_yolo, model_info, resolve_device
 from ..results import Digit, ScaleResult
+from .frames import Frame, crop_candidate, view_of
+from .proposals import find_proposals
 from .ruler import RulerReading, read_ruler
+
+log = logging.getLogger(__name__)
 
 # A herbarium sheet is ~29 × 42 cm; scans add margins or crop a little. A factor implying
 # the image's long side is shorter or longer than this is not a ruler we read correctly.
 PLAUSIBLE_LONG_SIDE_CM = (15.0, 120.0)
 CROP_MARGIN = 0.08   # of the box's short side: detectors clip tick ends
-MAX_CANDIDATES = 3   # rulers (merged box clusters) read per sheet, best supported first
+MAX_CANDIDATES = 3   # detector clusters read per sheet, best supported first
+MAX_PROPOSALS = 2    # tick-texture proposals read per sheet beyond them
 MAX_BOXES = 30       # raw detector boxes considered for clustering
 MERGE_OVERLAP = 0.5  # boxes whose intersection covers this share of the smaller one merge
 MERGE_MIN_REL = 0.2  # ... if at least this confident relative to the cluster's best box
@@ -34,15 +47,6 @@ def plausibility_reason(px_per_cm: float, hw: tuple[int, int]) -> str | None:
         return (f"implausible for a herbarium sheet: {px_per_cm:.1f} px/cm makes the image "
                 f"{long_cm:.0f} cm long (expected {lo:.0f}–{hi:.0f} cm)")
     return None
-
-
-def crop_box(rgb: np.ndarray, box) -> tuple[np.ndarray, int, int]:
-    h, w = rgb.shape[:2]
-    x1, y1, x2, y2 = box
-    m = CROP_MARGIN * min(x2 - x1, y2 - y1)
-    x1, y1 = int(max(0, x1 - m)), int(max(0, y1 - m))
-    x2, y2 = int(min(w, x2 + m)), int(min(h, y2 + m))
-    return rgb[y1:y2, x1:x2], x1, y1
 
 
 def merge_boxes(boxes: list[tuple[list[float], float]], overlap: float = MERGE_OVERLAP
@@ -69,22 +73,6 @@ def merge_boxes(boxes: list[tuple[list[float], float]], overlap: float = MERGE_O
     return [(u, top) for u, _, top in sorted(clusters, key=lambda cl: -cl[1])]
 
 
-def reading_to_result(reading: RulerReading, box, det_conf: float, x0: int, y0: int,
-                      hw: tuple[int, int], model) -> ScaleResult:
-    digits = [Digit(value=d.value, conf=d.conf, x=round(d.x + x0, 1), y=round(d.y + y0, 1)) for d in reading.digits]
-    common = dict(bbox=[round(float(v), 1) for v in box], detection_conf=round(float(det_conf), 4),
-                  digits=digits, model=model,
-                  ocr_px_per_cm=None if reading.ocr_px_per_cm is None else round(reading.ocr_px_per_cm, 3),
-                  tick_px_per_cm=None if reading.tick_px_per_cm is None else round(reading.tick_px_per_cm, 3))
-    if reading.px_per_cm is None:
-        return ScaleResult.null(reading.reason or "ruler unreadable", **common)
-    why = plausibility_reason(reading.px_per_cm, hw)
-    if why:
-        return ScaleResult.null(why, **common)
-    common["bbox"] = [round(float(v), 1) for v in fit_box_to_reading(box, reading, x0, y0)]
-    return ScaleResult(status="ok", px_per_cm=round(reading.px_per_cm, 3), method=reading.method, **common)
-
-
 def fit_box_to_reading(box, reading: RulerReading, x0: int, y0: int) -> list[float]:
     """Trim a (merged, generous) box to what the reading found: along the ruler, the ticks and
     numbers plus END_MARGIN_CM at each end; across it, the ticks, numbers and the ruler body
@@ -107,6 +95,49 @@ def fit_box_to_reading(box, reading: RulerReading, x0: int, y0: int) -> list[flo
     return [x1, y1, x2, y2]
 
 
+def reading_to_result(reading: RulerReading, frame: Frame, det_conf: float,
+                      hw: tuple[int, int], model) -> ScaleResult:
+    """A reading of a crop (in the crop's pixels) as a result in the original image's pixels."""
+    digits = []
+    for d in reading.digits:
+        x, y = frame.to_original(d.x, d.y)
+        digits.append(Digit(value=d.value, conf=d.conf, x=round(x, 1), y=round(y, 1)))
+    ch, cw = frame.shape
+    per_px = 1.0 / frame.scale  # crop pixels are read_f original pixels
+
+    def orig(v: float | None) -> float | None:
+        return None if v is None else round(v * per_px, 3)
+
+    common = dict(bbox=[round(float(v), 1) for v in frame.box_to_original((0, 0, cw, ch))],
+                  detection_conf=round(float(det_conf), 4), digits=digits, model=model,
+                  ocr_px_per_cm=orig(reading.ocr_px_per_cm), tick_px_per_cm=orig(reading.tick_px_per_cm))
+    if reading.px_per_cm is None:
+        return ScaleResult.null(reading.reason or "ruler unreadable", **common)
+    px_per_cm = reading.px_per_cm * per_px
+    why = plausibility_reason(px_per_cm, hw)
+    if why:
+        return ScaleResult.null(why, **common)
+    trimmed = fit_box_to_reading((0.0, 0.0, float(cw), float(ch)), reading, 0, 0)
+    common["bbox"] = [round(float(v), 1) for v in frame.box_to_original(trimmed)]
+    return ScaleResult(status="ok", px_per_cm=round(px_per_cm, 3), method=reading.method, **common)
+
+
+def candidate_boxes(detected: list[tuple[list[float], float]], proposals) -> list[tuple[list[float], float]]:
+    """Detector clusters first; a tick proposal overlapping one widens it to the proposal's
+    extent (a small detector often boxes half a ruler), the others follow as candidates of
+    their own. Confidence of a proposal-only candidate is 0: no model vouched for it."""
+    boxes = [(list(b), c) for b, c in detected[:MAX_CANDIDATES]]
+    extra = []
+    for p in proposals:
+        for i, (b, c) in enumerate(boxes):
+            if covers_smaller(p.box, b, 0.3):
+                boxes[i] = ([min(b[0], p.box[0]), min(b[1], p.box[1]), max(b[2], p.box[2]), max(b[3], p.box[3])], c)
+                break
+        else:
+            extra.append((list(p.box), 0.0))
+    return boxes + extra[:MAX_PROPOSALS]
+
+
 class ScalePredictor:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
@@ -115,34 +146,49 @@ class ScalePredictor:
 
     def setup(self) -> "ScalePredictor":
         # Tesseract's OpenMP threads cost more than they give on ruler crops, and far more when
-        # other work shares the cores (measured: the scale stage 2x slower on 2 busy cores). One
-        # thread per call, unless the deployment says otherwise; tesseract inherits our env.
+        # other work shares the cores (measured: the scale stage 2x slower on 2 busy cores).
         os.environ.setdefault("OMP_THREAD_LIMIT", "1")
         if self.model is None:
             self.model = load_yolo(self.settings.scale_weights, "scale")
             self.info = model_info(self.settings.scale_weights)
         return self
 
-    def detect(self, rgb: np.ndarray) -> list[tuple[list[float], float]]:
-        res = self.model.predict(np.ascontiguousarray(rgb[..., ::-1]), imgsz=self.settings.scale_imgsz,
+    def detect(self, view_rgb: np.ndarray) -> list[tuple[list[float], float]]:
+        res = self.model.predict(np.ascontiguousarray(view_rgb[..., ::-1]), imgsz=self.settings.scale_imgsz,
                                  conf=self.settings.scale_conf, verbose=False,
                                  device=resolve_device(self.settings.device))[0]
         boxes = res.boxes.xyxy.cpu().numpy().tolist()
         confs = res.boxes.conf.cpu().numpy().tolist()
         raw = sorted(zip(boxes, confs), key=lambda bc: -bc[1])[:MAX_BOXES]
-        return merge_boxes(raw)[:MAX_CANDIDATES]
+        return merge_boxes(raw)
 
     def predict(self, rgb: np.ndarray) -> ScaleResult:
+        """Never raises: a failure anywhere in the stage is a null with its reason, so the
+        organs found by the other stages are still reported."""
         self.setup()
-        candidates = self.detect(rgb)
+        try:
+            return self._predict(rgb)
+        except Exception as exc:  # noqa: BLE001 — the sheet's other results must survive
+            log.exception("scale stage failed")
+            return ScaleResult.null(f"scale reader failed: {type(exc).__name__}: {str(exc)[:200]}", model=self.info)
+
+    def _predict(self, rgb: np.ndarray) -> ScaleResult:
+        view = view_of(rgb)
+        gray = cv2.cvtColor(view.rgb, cv2.COLOR_RGB2GRAY)
+        candidates = candidate_boxes(self.detect(view.rgb), find_proposals(gray))
         if not candidates:
             return ScaleResult.null("no scale bar detected", model=self.info)
         results = []
         for box, conf in candidates:
-            crop, x0, y0 = crop_box(rgb, box)
-            if min(crop.shape[:2]) < 4:
+            frame = crop_candidate(rgb, view, box, CROP_MARGIN)
+            if frame is None:
                 continue
-            result = reading_to_result(read_ruler(crop), box, conf, x0, y0, rgb.shape[:2], self.info)
+            try:
+                reading = read_ruler(frame.crop)
+            except Exception as exc:  # noqa: BLE001 — one bad candidate must not hide the next
+                log.exception("reading a ruler candidate failed")
+                reading = RulerReading(px_per_cm=None, reason=f"reader failed: {type(exc).__name__}: {str(exc)[:200]}")
+            result = reading_to_result(reading, frame, conf, rgb.shape[:2], self.info)
             if result.status == "ok":
                 return result
             results.append(result)

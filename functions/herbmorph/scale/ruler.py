@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ..boxes import covers_smaller, covers_smaller_any
+
 from ..results import Digit
-from .ocr import SpacingEstimate, fit_digit_rows, paper_px_per_unit
+from .ocr import cc_char_boxes, tesseract_digits
+from .spacing import SpacingEstimate, fit_digit_rows, paper_px_per_unit
 from .ticks import Lattice, find_lattice
 
 CM_PER_INCH = 2.54
@@ -29,6 +30,8 @@ CM_LEVEL_ONLY_BELOW_PX = 28.0  # a half-cm lattice may stand in for the mm one o
                         # ticks are unresolved (< 2.8 px apart): above that a real ruler shows
                         # its mm lattice, and a digit-period lattice alone is what a colour
                         # chart's patches (or the digits themselves) produce
+MAX_PHASE = 0.3         # numbers of a block ruler sit beside their cell edge (measured 0.21 on a real one);
+                        # a colour chart centres them in its patches, half a period away
 DIGIT_BAND = 1.0        # rows within this many digit heights of a number's centre are digits
 MAX_DUTY = 0.3          # ticks are thin lines; colour-chart patches fill their period
 OCR_TARGET_SHORT_SIDE = 160  # upscale small crops so digits reach Tesseract-friendly size
@@ -159,171 +162,6 @@ def prepare_for_ocr(gray: np.ndarray, f: float | None = None,
     return cv2.bilateralFilter(tick_view(gray, f, flip), 9, 75, 75), f
 
 
-TESS_CONFIG = "--psm 11 -c tessedit_char_whitelist=0123456789"
-TESS_CONFIG_LINES = "--psm 6 -c tessedit_char_whitelist=0123456789"
-SPLIT_GAP = 0.35  # gap (in digit heights) that separates two printed numbers
-CC_ENOUGH = 6     # glyph blobs in rows that make Tesseract's layout pass unnecessary
-
-
-def _tesseract_input(gray: np.ndarray):
-    """The image as pytesseract should hand it to Tesseract: as a PGM file. Its default, PNG, costs
-    a zlib encode of every (upscaled) crop, ~10% of the OCR time, for the very same pixels."""
-    from PIL import Image
-
-    image = Image.fromarray(gray)
-    image.format = "PPM"  # Pillow's name for the PBM/PGM/PPM family; greyscale is written as PGM
-    return image
-
-
-def _char_boxes(img: np.ndarray) -> list[tuple[str, float, float, float, float]]:
-    import pytesseract
-
-    H = img.shape[0]
-    out = []
-    for line in pytesseract.image_to_boxes(_tesseract_input(img), config=TESS_CONFIG).splitlines():
-        parts = line.split()
-        if len(parts) >= 5 and parts[0].isdigit():
-            x1, y1, x2, y2 = map(float, parts[1:5])
-            if x2 > x1 and y2 > y1:
-                out.append((parts[0], x1, H - y2, x2, H - y1))  # boxes count y from the bottom
-    return out
-
-
-def _overlaps(a: tuple, b: tuple, frac: float = 0.3) -> bool:
-    """Two (text, x1, y1, x2, y2) glyph boxes, one mostly inside the other."""
-    return covers_smaller(a[1:], b[1:], frac)
-
-
-def cc_char_boxes(img: np.ndarray, min_h: int = 8) -> list[tuple[str, float, float, float, float]]:
-    """Glyph boxes from connected components of the binarised view (dark ink on light).
-
-    Tesseract's own page segmentation sometimes sees a whole clean ruler as one picture and
-    returns nothing; glyphs of a printed number are simply blobs of one height in one row.
-    Ticks are excluded by shape (thin, or solid rectangles), and a blob only counts in a row
-    of at least three of similar height. The value of each box is read later, by Tesseract.
-    """
-    H, W = img.shape
-    thr, _ = cv2.threshold(img, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    # Global Otsu can split solid black blocks from everything else (block rulers) and lose
-    # thin grey digits; a local threshold keeps them.
-    block = int(max(15, min(H, W) // 4)) | 1
-    masks = [(img < thr).astype(np.uint8),
-             (cv2.adaptiveThreshold(img, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 12) > 0
-              ).astype(np.uint8)]
-    # Crops of busy sheets give thousands of blobs: filter them in numpy, and check each new blob
-    # against all kept ones at once (same greedy order as one by one).
-    blobs: list[tuple] = []
-    kept = np.empty((64, 4))  # the blobs kept so far, as boxes (grown by doubling)
-    for ink in masks:
-        _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-        x, y, w, h, area = stats[1:].astype(np.int64).T
-        ok = (h >= min_h) & (h <= 0.8 * H) & (x != 0) & (y != 0) & (x + w < W) & (y + h < H)
-        ok &= (0.2 * h <= w) & (w <= 1.4 * h)
-        fill = area / np.maximum(w * h, 1).astype(float)
-        ok &= (0.12 <= fill) & (fill <= 0.85)
-        for xi, yi, wi, hi in zip(x[ok].tolist(), y[ok].tolist(), w[ok].tolist(), h[ok].tolist()):
-            b = (float(xi), float(yi), float(xi + wi), float(yi + hi))
-            if covers_smaller_any(kept[:len(blobs)], b, 0.3):
-                continue  # a fragment of a blob already kept
-            if len(blobs) == len(kept):
-                kept = np.concatenate([kept, np.empty_like(kept)])
-            kept[len(blobs)] = b
-            blobs.append(("?", *b))
-    rows: list[list[tuple]] = []
-    row_stats: list[tuple[float, float]] = []  # (mean centre, median height), updated on append
-    for b in sorted(blobs, key=lambda b: (b[2] + b[4]) / 2):
-        yc, hb = (b[2] + b[4]) / 2, b[4] - b[2]
-        for i, row in enumerate(rows):
-            ry, rh = row_stats[i]
-            if abs(yc - ry) < 0.35 * rh and abs(hb - rh) <= 0.3 * rh:
-                row.append(b)
-                row_stats[i] = (np.mean([(c[2] + c[4]) / 2 for c in row]), np.median([c[4] - c[2] for c in row]))
-                break
-        else:
-            rows.append([b])
-            row_stats.append((yc, hb))
-    return [b for row in rows if len(row) >= 3 for b in row]
-
-
-def group_numbers(chars: list[tuple]) -> list[list[tuple]]:
-    """Characters → printed numbers: same baseline, and gaps narrower than SPLIT_GAP heights.
-    Tesseract itself glues tightly printed rulers into one word ("0123456789101112")."""
-    if not chars:
-        return []
-    h = float(np.median([c[4] - c[2] for c in chars])) or 1.0
-    rows: list[list[tuple]] = []
-    for c in sorted(chars, key=lambda c: (c[2] + c[4]) / 2):
-        yc = (c[2] + c[4]) / 2
-        if rows and abs(yc - np.mean([(d[2] + d[4]) / 2 for d in rows[-1]])) < 0.5 * h:
-            rows[-1].append(c)
-        else:
-            rows.append([c])
-    groups = []
-    for row in rows:
-        row.sort(key=lambda c: c[1])
-        groups.append([row[0]])
-        for prev, cur in zip(row, row[1:]):
-            (groups[-1].append(cur) if cur[1] - prev[3] < SPLIT_GAP * h else groups.append([cur]))
-    return [g for g in groups if len(g) <= 3]
-
-
-def _whiten(patch: np.ndarray) -> np.ndarray:
-    """Stretch a number's patch so its background is white like the canvas: grey patches on
-    white make Tesseract segment the patch rectangles, not the digits."""
-    p = patch.astype(np.float32)
-    lo, hi = float(p.min()), float(np.percentile(p, 85))
-    if hi - lo < 20:
-        return patch
-    return np.clip((p - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
-
-
-def tesseract_digits(img: np.ndarray) -> tuple[list[Digit], float]:
-    """Numbers on an upright view, centres in that view's pixels.
-
-    Pass 1 (char boxes) finds where the numbers are; pass 2 reads them again laid out on a
-    clean strip with wide gaps, which gives one word, and one confidence, per printed number.
-    """
-    import pytesseract
-
-    # Blob boxes first: Tesseract's boxes sometimes swallow a tick touching the digit, and
-    # over-tall boxes glue a whole run of numbers into one "word".
-    chars = cc_char_boxes(img)
-    if len(chars) < CC_ENOUGH:  # Tesseract's own layout pass is the slow part: only as a fallback
-        chars += [b for b in _char_boxes(img) if not any(_overlaps(b, c) for c in chars)]
-    groups = group_numbers(chars)
-    if not groups:
-        return [], 0.0
-    h = int(max(max(c[4] for c in g) - min(c[2] for c in g) for g in groups))
-    pad, gap = max(2, h // 5), max(8, h // 2 + 4)
-    boxes = []
-    for g in groups:
-        x1, y1 = int(min(c[1] for c in g)) - pad, int(min(c[2] for c in g)) - pad
-        x2, y2 = int(max(c[3] for c in g)) + pad, int(max(c[4] for c in g)) + pad
-        boxes.append((max(x1, 0), max(y1, 0), min(x2, img.shape[1]), min(y2, img.shape[0])))
-    # One number per line: Tesseract splits lines reliably, words on tight rulers it does not.
-    canvas_w = max(b[2] - b[0] for b in boxes) + 2 * gap
-    canvas_h = sum(b[3] - b[1] for b in boxes) + gap * (len(boxes) + 1)
-    canvas = np.full((canvas_h, canvas_w), 255, np.uint8)
-    spans, y = [], gap
-    for x1, y1, x2, y2 in boxes:
-        canvas[y:y + y2 - y1, gap:gap + x2 - x1] = _whiten(img[y1:y2, x1:x2])
-        spans.append((y, y + y2 - y1))
-        y += y2 - y1 + gap
-    data = pytesseract.image_to_data(_tesseract_input(canvas), config=TESS_CONFIG_LINES,
-                                     output_type=pytesseract.Output.DICT)
-    out = []
-    for text, conf, top, ht in zip(data["text"], data["conf"], data["top"], data["height"]):
-        text = (text or "").strip()
-        if not text.isdigit() or len(text) > 3:
-            continue
-        cy = top + ht / 2
-        for (s0, s1), (x1, y1, x2, y2) in zip(spans, boxes):
-            if s0 - gap / 2 <= cy <= s1 + gap / 2:
-                out.append(Digit(value=int(text), conf=float(conf), x=(x1 + x2) / 2, y=(y1 + y2) / 2))
-                break
-    return out, float(np.median([max(c[4] for c in g) - min(c[2] for c in g) for g in groups]))
-
-
 @dataclass
 class _View:
     k: int
@@ -368,6 +206,12 @@ def read_view(k: int, gray_upright: np.ndarray, min_conf: float, flip: bool | No
                  tick_view(gray_upright, f, flip))
 
 
+def digit_phase(digits, lat: Lattice) -> float:
+    """Median distance, in periods, from each number's centre to the nearest lattice line."""
+    ph = [((d.x - lat.span[0]) / lat.period) % 1.0 for d in digits]
+    return float(np.median([min(p, 1.0 - p) for p in ph]))
+
+
 def _contradicts(unit: str, est: SpacingEstimate, others: list[SpacingEstimate]) -> bool:
     """A dual ruler's rows differ by 2.54×: the wider-spaced row is inches and can never be cm."""
     if unit != "cm":
@@ -383,6 +227,10 @@ def _confirm(view: _View, est: SpacingEstimate, allow_cm_level: bool) -> tuple[R
     hypotheses = [(10, "cm")]
     if d_orig >= CM_LEVEL_MAX_PX:
         hypotheses += [(16, "inch"), (8, "inch")]
+        if allow_cm_level:
+            # Block rulers: one thin line per numbered cm (the cell edges), mm ticks at most in
+            # the first cm. Accepted only with the numbers printed *on* the lines (see below).
+            hypotheses += [(1, "cm")]
     elif allow_cm_level and d_orig < CM_LEVEL_ONLY_BELOW_PX:
         # An inch this small would be implausible (see CM_LEVEL_MAX_PX). Half-cm ticks are
         # resolved at any plausible resolution (>= 7 px apart), so a one-tick-per-unit lattice
@@ -412,6 +260,11 @@ def _confirm(view: _View, est: SpacingEstimate, allow_cm_level: bool) -> tuple[R
             continue
         if n <= 2 and lat.duty > MAX_DUTY:
             seen.append(f"{n}/{unit}: lattice is blocks, not ticks (duty {lat.duty:.2f})")
+            continue
+        if n == 1 and (off := digit_phase(est.digits, lat)) > MAX_PHASE:
+            # A colour chart prints its numbers in the middle of its patches, half a period
+            # from the patch edges; a ruler prints each number on its own line.
+            seen.append(f"1/cm: numbers sit between the lines, not on them (phase {off:.2f})")
             continue
         unit_px = lat.period * n
         if abs(unit_px - d_up) / d_up > AGREE_REL:

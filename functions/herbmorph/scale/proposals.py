@@ -1,0 +1,136 @@
+"""Model-free ruler proposals: where a sheet has a strongly periodic comb of thin ticks.
+
+A ruler is long, thin, high-contrast, and carries a tick pattern with one period along its
+length; almost nothing else on a herbarium sheet has that (handwriting, labels and plants are
+aperiodic; barcodes have bars of mixed widths). The search is cheap: short row bands, cut into
+windows, each window's column profile scored by how much of its spectrum one period holds.
+Windows that score high and line up along a row form a proposal. Proposals only say where to
+look; the reader still decides whether a scale is there.
+
+Sheets photographed askew are handled by :func:`dominant_skew`: the long straight edges of a
+sheet, its labels and its ruler share one angle, which the reader undoes before searching.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+BAND_PX = 6            # rows per band: about a tick's length at the working resolution
+WINDOW_PX = 192        # columns per window: several periods of a cm-scale lattice at ~50 px/cm
+MIN_PERIOD_PX = 2.5    # shorter periods are not resolved
+MAX_PERIOD_PX = 12.0   # longer ones are not tick combs at the working resolution (<= ~60 px/cm)
+MIN_PEAK_SHARE = 0.5   # share of a window's (detrended) spectral power in its strongest line
+MIN_CONTRAST = 6.0     # grey levels of profile standard deviation: paper texture stays below
+MIN_RUN_WINDOWS = 3    # a proposal spans at least this many windows along its row
+MAX_PROPOSALS = 6
+SKEW_MIN_DEG = 1.0     # below this a ruler is read as it lies (the reader tolerates it)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in the searched image
+    score: float                             # summed periodicity of its windows
+    period_px: float                         # dominant tick period, searched image pixels
+    vertical: bool
+
+
+def dominant_skew(gray: np.ndarray) -> float:
+    """Degrees to rotate the image (counter-clockwise, as ``cv2.getRotationMatrix2D``) so its long
+    straight edges run along the axes; 0.0 when they already do (within SKEW_MIN_DEG)."""
+    h, w = gray.shape
+    f = min(1.0, 1000.0 / max(h, w))
+    small = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else gray
+    edges = cv2.Canny(small, 50, 150)
+    min_len = 0.12 * max(small.shape)
+    lines = cv2.HoughLinesP(edges, 1, np.pi / 720, threshold=80, minLineLength=min_len, maxLineGap=6)
+    if lines is None:
+        return 0.0
+    x1, y1, x2, y2 = np.asarray(lines, float).reshape(-1, 4).T
+    length = np.hypot(x2 - x1, y2 - y1)
+    ang = np.degrees(np.arctan2(y2 - y1, x2 - x1))
+    ang = (ang + 45.0) % 90.0 - 45.0  # a line and its perpendicular share a skew
+    hist, edges_deg = np.histogram(ang, bins=180, range=(-45, 45), weights=length)
+    hist = ndimage.uniform_filter1d(hist, 3, mode="wrap")
+    i = int(np.argmax(hist))
+    sel = np.abs(ang - (edges_deg[i] + 0.25)) < 1.0
+    skew = float(np.average(ang[sel], weights=length[sel])) if sel.any() else 0.0
+    # Image y grows downwards: a line at +a degrees in image terms is undone by rotating +a
+    # counter-clockwise in cv2's convention.
+    return skew if abs(skew) >= SKEW_MIN_DEG and hist[i] >= 0.3 * hist.sum() else 0.0
+
+
+def _window_scores(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per (band, window): the share of spectral power in the strongest line, and its period.
+    Rows of the grid are bands of BAND_PX rows (stride BAND_PX/2), columns are windows of
+    WINDOW_PX (stride WINDOW_PX/2)."""
+    h, w = gray.shape
+    if h < BAND_PX or w < WINDOW_PX:
+        return np.zeros((0, 0)), np.zeros((0, 0))
+    g = gray.astype(np.float32)
+    # Band means, computed once for every row start (cumulative sum over rows).
+    cs = np.cumsum(np.vstack([np.zeros((1, w), np.float32), g]), axis=0)
+    starts = np.arange(0, h - BAND_PX + 1, BAND_PX // 2)
+    bands = (cs[starts + BAND_PX] - cs[starts]) / BAND_PX                # (nb, w)
+    wstarts = np.arange(0, w - WINDOW_PX + 1, WINDOW_PX // 2)
+    idx = wstarts[:, None] + np.arange(WINDOW_PX)[None, :]
+    win = bands[:, idx]                                                  # (nb, nw, W)
+    # Detrend each window by a moving average of ~MAX_PERIOD: shading and label edges are slow.
+    smooth = ndimage.uniform_filter1d(win, size=int(MAX_PERIOD_PX) | 1, axis=2, mode="nearest")
+    x = win - smooth
+    x -= x.mean(axis=2, keepdims=True)
+    contrast = x.std(axis=2)
+    spec = np.abs(np.fft.rfft(x * np.hanning(WINDOW_PX), axis=2)) ** 2
+    freqs = np.fft.rfftfreq(WINDOW_PX)
+    band = (freqs >= 1.0 / MAX_PERIOD_PX) & (freqs <= 1.0 / MIN_PERIOD_PX)
+    sb = spec[..., band]
+    # A line leaks into its neighbour bins through the window: count the peak with them.
+    peak_bin = np.argmax(sb, axis=2)
+    padded = np.pad(sb, ((0, 0), (0, 0), (1, 1)))
+    pb = peak_bin[..., None] + np.array([0, 1, 2])
+    peak = np.take_along_axis(padded, pb, axis=2).sum(axis=2)
+    share = peak / np.maximum(sb.sum(axis=2), 1e-6)
+    share[contrast < MIN_CONTRAST] = 0.0
+    period = 1.0 / freqs[band][peak_bin]
+    return share, period
+
+
+def _search_rows(gray: np.ndarray, vertical: bool) -> list[Proposal]:
+    share, period = _window_scores(gray)
+    if share.size == 0:
+        return []
+    hot = share >= MIN_PEAK_SHARE
+    # Join hot windows that continue each other along the ruler: one band and one window apart.
+    labels, n = ndimage.label(hot, structure=np.ones((3, 3)))
+    out = []
+    for i, sl in enumerate(ndimage.find_objects(labels), start=1):
+        cells = labels[sl] == i
+        runs = cells.any(axis=0).sum()
+        if runs < MIN_RUN_WINDOWS:
+            continue
+        rows, cols = np.nonzero(cells)
+        rows, cols = rows + sl[0].start, cols + sl[1].start
+        y1 = rows.min() * (BAND_PX // 2)
+        y2 = rows.max() * (BAND_PX // 2) + BAND_PX
+        x1 = cols.min() * (WINDOW_PX // 2)
+        x2 = cols.max() * (WINDOW_PX // 2) + WINDOW_PX
+        length = x2 - x1
+        # Across the ruler: the tick band plus the numbers and body beside it, on both sides
+        # (which side the numbers are is unknown); a ruler is about a sixth as wide as long.
+        grow = max(3.0 * (y2 - y1), 0.12 * length, 40.0)
+        y1, y2 = max(0.0, y1 - grow), min(float(gray.shape[0]), y2 + grow)
+        scores = share[rows, cols]
+        p = float(np.median(period[rows, cols]))
+        box = (float(x1), float(y1), float(x2), float(y2))
+        if vertical:
+            box = (box[1], box[0], box[3], box[2])
+        out.append(Proposal(box, float(scores.sum()), p, vertical))
+    return out
+
+
+def find_proposals(gray: np.ndarray, max_n: int = MAX_PROPOSALS) -> list[Proposal]:
+    """Ruler proposals in a greyscale image (both orientations), strongest first."""
+    props = _search_rows(gray, vertical=False) + _search_rows(np.ascontiguousarray(gray.T), vertical=True)
+    return sorted(props, key=lambda p: -p.score)[:max_n]
