@@ -72,6 +72,8 @@ def cmd_evaluate(args) -> int:
 
     pipeline = Pipeline(_settings(args)).setup()
     dataset = Path(args.dataset)
+    if (dataset / "truth.json").is_file():
+        return evaluate_real_scales(pipeline, dataset, args.json)
     n = len(list((dataset / "gt").glob("*.json")))
     n = min(n, args.limit) if args.limit else n
     with _progress() as prog:
@@ -81,6 +83,29 @@ def cmd_evaluate(args) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
     return 0
+
+
+def evaluate_real_scales(pipeline, folder: Path, json_out: str | None) -> int:
+    """A folder of real sheets with a truth.json of measured px/cm: per-sheet rows and counts."""
+    from .evaluate_scale import evaluate_truth
+
+    n = len(json.loads((folder / "truth.json").read_text()))
+    with _progress() as prog:
+        task = prog.add_task("evaluating", total=n)
+        s = evaluate_truth(pipeline, folder, progress=lambda: prog.advance(task))
+    t = Table(title=f"Scale on {s['sheets']} real sheets ({folder.name})")
+    for col in ("sheet", "truth px/cm", "px/cm", "error %", "outcome", "method or reason"):
+        t.add_column(col)
+    for r in s["rows"]:
+        t.add_row(r["sheet"], f"{r['truth_px_per_cm']:.2f}", "–" if r["px_per_cm"] is None else f"{r['px_per_cm']:.2f}",
+                  "–" if r["rel_err_pct"] is None else f"{r['rel_err_pct']:+.2f}", r["outcome"], r["detail"][:70])
+    out = Console()
+    out.print(t)
+    out.print(f"within 2%: {s['within_2pct']}  wrong: {s['wrong']}  null: {s['null']}  errors: {s['errors']}  "
+              f"(median ms: segment {s['segment_ms_median']}, scale {s['scale_ms_median']})")
+    if json_out:
+        Path(json_out).write_text(json.dumps(s, indent=2) + "\n")
+    return 1 if s["wrong"] or s["errors"] else 0
 
 
 def print_evaluation(s: dict) -> None:
@@ -146,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     _model_flags(m)
     m.set_defaults(func=cmd_measure)
 
-    e = sub.add_parser("evaluate", help="paper-style tables on a labelled set (images/ + gt/)")
+    e = sub.add_parser("evaluate", help="paper-style tables on a labelled set (images/ + gt/), or the "
+                       "scale on real sheets (a folder with truth.json)")
     e.add_argument("dataset")
     e.add_argument("--limit", type=int)
     e.add_argument("--json", help="also write the summary here")

@@ -5,6 +5,7 @@ cores one stage at a time. Nothing here touches storage: writing is ``outputs``'
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,9 @@ from .config import Settings
 from .errors import HerbmorphError
 from .imageio import describe, load_image
 from .outputs import error_document, safe_stem, write_error, write_result
-from .results import ErrorDocument, ImageInfo, ResultDocument
+from .results import ErrorDocument, ImageInfo, ResultDocument, SegmentResult
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,14 +47,23 @@ class Pipeline:
         return self
 
     def measure_image(self, rgb: np.ndarray, info: ImageInfo, warnings: list[str] = ()) -> ResultDocument:
+        """One stage's internal failure costs that stage's findings only: the organs survive a
+        scale failure (the scale core answers null with the reason itself), and the scale
+        survives an organ-model failure, recorded in ``errors``."""
+        errors = list(warnings)
         t0 = time.perf_counter()
-        seg = self.segment.predict(rgb)
+        try:
+            seg = self.segment.predict(rgb)
+        except Exception as exc:  # noqa: BLE001 — the scale reading must survive
+            log.exception("segment stage failed")
+            errors.append(f"segment stage failed: {type(exc).__name__}: {str(exc)[:200]}")
+            seg = SegmentResult(organs=[], model=self.segment.info, imgsz=self.settings.imgsz, conf=self.settings.conf)
         t1 = time.perf_counter()
         scale = self.scale.predict(rgb)
         t2 = time.perf_counter()
         timings = {"segment": round((t1 - t0) * 1000, 1), "scale": round((t2 - t1) * 1000, 1)}
         # build_document times itself into timings_ms["area"]
-        return build_document(info, seg, scale, timings, errors=list(warnings))
+        return build_document(info, seg, scale, timings, errors=errors)
 
     def measure(self, source, uri: str | None = None) -> Measurement:
         """Never raises for a bad image: the failure comes back as an error document."""
