@@ -118,6 +118,74 @@ def test_folder_mode_is_the_zero_setup_default(tmp_path):
     assert _one_outcome(results, "notes") == "result"
 
 
+def _queue_as_the_watcher_did(data: Path, keys: list[str]) -> None:
+    """Journal ``herbarium/<key>`` for its services as the watcher does once a file has settled:
+    the state a running runtime is in between queueing an input and running it."""
+    from herbmorph.runtime.backends import ObjectRef, object_event
+
+    fdl = load_fdl(REPO / "fdl" / "herbmorph-chain.yaml")
+    journal = Journal(data / ".herbmorph" / "journal.sqlite")
+    try:
+        for key in keys:
+            st = (data / "herbarium" / key).lstat()
+            obj = ObjectRef("herbarium", key, f"{st.st_size}-{st.st_mtime_ns}", st.st_size)
+            services = [svc for svc in fdl.services if svc.input_for(obj.bucket, obj.key)]
+            assert services, key
+            for svc in services:
+                assert journal.add(svc.name, obj.bucket, obj.key, obj.etag, "", object_event(obj))
+    finally:
+        journal.close()
+
+
+def test_folder_mode_never_follows_a_symlink_even_one_swapped_in_after_queueing(tmp_path):
+    """Issue 17: a queued file swapped for a symlink was copied through it (/etc/passwd's sha256
+    landed in an error document; another collection's pixels were segmented), and a symlink
+    dropped as such was skipped without any outcome."""
+    data = tmp_path / "data"
+    inbox = data / "herbarium" / "in"
+    inbox.mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "passwd"
+    secret.write_bytes(b"root:x:0:0:" + os.urandom(12).hex().encode() + b":/root:/bin/sh\n")
+    other = outside / "other collection.jpg"
+    shutil.copy(SAMPLES[1], other)
+    for name in ("swapped-to-secret.jpg", "swapped-to-sheet.jpg"):
+        shutil.copy(SAMPLES[0], inbox / name)
+    _queue_as_the_watcher_did(data, ["in/swapped-to-secret.jpg", "in/swapped-to-sheet.jpg"])
+    for name, target in (("swapped-to-secret.jpg", secret), ("swapped-to-sheet.jpg", other)):
+        (inbox / name).unlink()
+        (inbox / name).symlink_to(target)  # the race: replaced after it was queued
+    (inbox / "direct.jpg").symlink_to(secret)  # a link from the start
+    (inbox / "linked folder.jpg").symlink_to(outside, target_is_directory=True)
+    os.mkfifo(inbox / "fifo.jpg")  # would block a reader forever
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MINIO_")}
+    serve = Serve(["--data", str(data), "--drain"], free_port(), env, tmp_path / "serve.log")
+    serve.start()
+    assert serve.proc.wait(600) == 0, serve.log.read_text()[-2000:]
+
+    results = data / "herbarium" / "results"
+    for name in ("swapped-to-secret", "swapped-to-sheet", "direct", "linked folder", "fifo"):
+        assert _one_outcome(results, name) == "error", name
+        doc = ErrorDocument.model_validate_json((results / f"{name}.error.json").read_text())
+        assert doc.error.kind == "not-a-regular-file", doc
+        assert ("symbolic link" if name != "fifo" else "FIFO") in doc.error.message, doc.error.message
+        assert doc.image.sha256 is None and doc.image.uri == f"s3://herbarium/in/{name}.jpg"
+    # no byte of a link's target reached any output, log, journal or cache: not its content, its
+    # sha256 (a document's, or the pixel cache's file names) or the other sheet's decoded pixels
+    import hashlib
+
+    needles = [secret.read_bytes().strip(), hashlib.sha256(secret.read_bytes()).hexdigest().encode(),
+               hashlib.sha256(other.read_bytes()).hexdigest().encode()]
+    for path in data.rglob("*"):
+        if path.is_symlink() or not path.is_file() or path.parent == inbox:
+            continue
+        blob = path.read_bytes() + str(path).encode()
+        assert not any(n in blob for n in needles), f"{path} holds bytes of a link's target"
+    assert not (results / "other collection.json").exists()
+    assert secret.read_bytes().startswith(b"root:x:0:0:") and other.read_bytes() == SAMPLES[1].read_bytes()
+
+
 def test_a_stage_that_never_succeeds_ends_with_a_runtime_error_document(tmp_path):
     script = tmp_path / "broken.sh"
     script.write_text("echo 'this function always crashes' >&2\nexit 3\n")

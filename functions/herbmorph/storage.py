@@ -78,6 +78,20 @@ def local_object_path(root: str | os.PathLike, bucket: str, key: str) -> Optiona
     return None
 
 
+def read_local_object(root: str | os.PathLike, bucket: str, key: str, max_bytes: Optional[int] = None) -> Optional[bytes]:
+    """The bytes of ``bucket/key`` in a bucket mirror (as :func:`local_object_path`), opened once and
+    never through a symbolic link (:mod:`herbmorph.safeopen`: a link raises ``NotRegularFile``).
+    ``None`` when neither place holds it or the key is not a plain relative path."""
+    from .safeopen import read_regular
+
+    for rel in (posixpath.join(bucket, key), key):
+        try:
+            return read_regular(root, rel, max_bytes)
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            continue
+    return None
+
+
 # ----------------------------------------------------------------------------- credentials
 
 

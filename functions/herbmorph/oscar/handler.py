@@ -95,8 +95,8 @@ from herbmorph.storage import (
     client_from_env,
     fetch_bytes,
     function_config,
-    local_object_path,
     parse_s3_uri,
+    read_local_object,
     remove_objects,
     s3_uri,
 )
@@ -336,12 +336,9 @@ def _fetch_original(inv: Invocation, image: ImageInfo):
     max_bytes = inv.settings.max_bytes
     source_dir = inv.env.get("HERBMORPH_SOURCE_DIR")
     if source_dir:
-        path = local_object_path(source_dir, bucket, key)
-        if path is None:
+        data = read_local_object(source_dir, bucket, key, max_bytes)  # never through a link
+        if data is None:
             raise HerbmorphError(f"{image.uri}: not found under HERBMORPH_SOURCE_DIR", kind="not-found")
-        if path.stat().st_size > max_bytes:
-            raise HerbmorphError(f"{image.uri} is over the limit of {max_bytes:,} bytes", kind="too-large")
-        data = path.read_bytes()
     else:
         data = fetch_bytes(image.uri, max_bytes=max_bytes, client=client_from_env(inv.env))
     if image.sha256 and sha256_bytes(data) != image.sha256:

@@ -175,7 +175,9 @@ class MinioBackend:
 
 class FolderBackend:
     """``root/<bucket>/<folder>/...``: the zero-setup default. Objects are files; an etag is
-    ``<size>-<mtime_ns>``, so a replaced file is a new object."""
+    ``<size>-<mtime_ns>`` (of the entry itself, ``lstat``), so a replaced file is a new object.
+    Symbolic links and other non-regular entries are listed too: the executor never opens them
+    (:mod:`herbmorph.safeopen`) and answers each with an error document."""
 
     kind = "folders"
 
@@ -190,19 +192,20 @@ class FolderBackend:
     def list_inputs(self, path: StoragePath) -> Iterator[ObjectRef]:
         base = self.root / path.bucket
         top = base / path.folder
-        for dirpath, dirnames, filenames in os.walk(top):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            for name in filenames:
+        for dirpath, dirnames, filenames in os.walk(top):  # never descends into linked folders
+            # A link to a folder is listed with the folders; like a link to a file it is an input
+            # the executor refuses with an error document, so every dropped name has an outcome.
+            links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+            dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in links]
+            for name in (*filenames, *links):
                 full = Path(dirpath) / name
                 key = full.relative_to(base).as_posix()
                 if not path.matches(key):
                     continue
                 try:
-                    st = full.lstat()
+                    st = full.lstat()  # the link itself (or FIFO, socket): never what it points to
                 except FileNotFoundError:
                     continue
-                if full.is_symlink() or not full.is_file():
-                    continue  # a link could point anywhere; only real files are inputs
                 yield ObjectRef(path.bucket, key, f"{st.st_size}-{st.st_mtime_ns}", st.st_size)
 
     def write(self, path: StoragePath, rel: str, data: bytes) -> str:

@@ -29,6 +29,7 @@ from urllib.parse import unquote_plus
 
 import yaml
 
+from ..safeopen import NotRegularFile, copy_regular
 from .fdl import Service, host_variables
 from .zygote import Zygote
 
@@ -42,6 +43,7 @@ class RunResult:
     seconds: float
     log_tail: str = ""
     written: list = field(default_factory=list)  # folder mode: ObjectRefs of the outputs
+    refused: bool = False  # folder mode: the input was not opened; the executor wrote its error document
 
 
 def _tail(path: Path, n: int = 4000) -> str:
@@ -130,9 +132,6 @@ class FolderExecutor:
         self.root, self.tmp_root, self.log_dir, self.timeout = Path(root), Path(tmp_root), Path(log_dir), timeout
 
     def run(self, service: Service, event_id: int, body: str, extra_env: dict[str, str]) -> RunResult:
-        from ..outputs import atomic_write  # light: no torch
-        from .backends import ObjectRef
-
         event = json.loads(body)
         s3 = event["Records"][0]["s3"]
         bucket, key = s3["bucket"]["name"], unquote_plus(s3["object"]["key"])
@@ -143,44 +142,87 @@ class FolderExecutor:
             tmp_in, tmp_out = work / "in", work / "out"
             tmp_in.mkdir()
             tmp_out.mkdir()
-            source = self.root / bucket / key
             input_path = tmp_in / Path(key).name
             try:
-                shutil.copyfile(source, input_path)
+                # Opened once, never through a link: a file swapped for a symlink after it was
+                # queued must not hand us /etc/passwd or another collection's sheet.
+                copy_regular(self.root / bucket, key, input_path)
+                refused = None
             except FileNotFoundError:
                 return RunResult(0, time.perf_counter() - t0, "input gone before it ran: nothing to do")
-            script = work / "script.sh"
-            shutil.copyfile(service.script, script)
-            env = _base_env(service, {**extra_env, "TMPDIR": str(work), "TMP_INPUT_DIR": str(tmp_in),
-                                      "TMP_OUTPUT_DIR": str(tmp_out), "INPUT_FILE_PATH": str(input_path),
-                                      "STORAGE_OBJECT_KEY": key, "EVENT": json.dumps(event),
-                                      "EVENT_TIME": event["Records"][0].get("eventTime", ""),
-                                      "FUNCTION_CONFIG": function_config(service),
-                                      "HERBMORPH_SOURCE_DIR": str(self.root)})
-            with open(log, "a", encoding="utf-8") as f:
-                f.write(f"--- event {event_id} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
-                f.flush()
-                try:
-                    proc = subprocess.run(["/bin/sh", str(script)], env=env, stdout=f, stderr=subprocess.STDOUT,
-                                          timeout=self.timeout, cwd=work)
-                except subprocess.TimeoutExpired:
+            except (NotRegularFile, ValueError) as exc:
+                refused = exc
+            if refused is not None:
+                proc = self._refuse(service, bucket, key, refused, tmp_out, log, event_id)
+            else:
+                proc = self._run_script(service, work, event, key, input_path, extra_env, log, event_id)
+                if proc is None:
                     return RunResult(124, time.perf_counter() - t0, f"timed out after {self.timeout:.0f} s")
             # Outputs are uploaded whatever the script's status, as the supervisor does.
-            written = []
-            for out in service.outputs:
-                for path in sorted(p for p in tmp_out.rglob("*") if p.is_file()):
-                    rel = path.relative_to(tmp_out).as_posix()
-                    if out.suffixes and not any(rel.endswith(s) for s in out.suffixes):
-                        continue
-                    target = atomic_write(self.root / out.bucket / out.folder / rel, path.read_bytes())
-                    st = target.stat()
-                    key = "/".join(p for p in (out.folder, rel) if p)
-                    written.append(ObjectRef(out.bucket, key, f"{st.st_size}-{st.st_mtime_ns}", st.st_size))
+            written = self._publish(service, tmp_out)
             # Handler status 0/1: a result or an error document was written; anything else: nothing was.
             ok = proc.returncode in (0, 1)
-            return RunResult(0 if ok else proc.returncode, time.perf_counter() - t0, "" if ok else _tail(log), written)
+            return RunResult(0 if ok else proc.returncode, time.perf_counter() - t0, "" if ok else _tail(log), written,
+                             refused=refused is not None)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def _refuse(self, service: Service, bucket: str, key: str, exc: Exception, tmp_out: Path, log: Path,
+                event_id: int) -> subprocess.CompletedProcess:
+        """The error document the handler would have written, for an input we will not open."""
+        from ..oscar.handler import stage_relpath
+        from ..outputs import error_document, output_relpath, write_error
+        from ..results import ImageInfo
+        from ..storage import s3_uri
+        from .backends import service_stage
+
+        path = service.input_for(bucket, key)
+        folder = path.folder if path else ""
+        stage = service_stage(service)
+        rel = stage_relpath(stage, key, folder) if stage else output_relpath(key, folder)
+        if not isinstance(exc, NotRegularFile):
+            exc = NotRegularFile(f"{key!r} is not a plain path below its bucket")
+        write_error(tmp_out, rel, error_document(ImageInfo(uri=s3_uri(bucket, key)), stage or service.name, exc))
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"--- event {event_id} {time.strftime('%Y-%m-%dT%H:%M:%S')}: refused: {exc}\n")
+        return subprocess.CompletedProcess([], 1)
+
+    def _run_script(self, service: Service, work: Path, event: dict, key: str, input_path: Path,
+                    extra_env: dict[str, str], log: Path, event_id: int) -> Optional[subprocess.CompletedProcess]:
+        tmp_in, tmp_out = work / "in", work / "out"
+        script = work / "script.sh"
+        shutil.copyfile(service.script, script)
+        env = _base_env(service, {**extra_env, "TMPDIR": str(work), "TMP_INPUT_DIR": str(tmp_in),
+                                  "TMP_OUTPUT_DIR": str(tmp_out), "INPUT_FILE_PATH": str(input_path),
+                                  "STORAGE_OBJECT_KEY": key, "EVENT": json.dumps(event),
+                                  "EVENT_TIME": event["Records"][0].get("eventTime", ""),
+                                  "FUNCTION_CONFIG": function_config(service),
+                                  "HERBMORPH_SOURCE_DIR": str(self.root)})
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"--- event {event_id} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
+            f.flush()
+            try:
+                return subprocess.run(["/bin/sh", str(script)], env=env, stdout=f, stderr=subprocess.STDOUT,
+                                      timeout=self.timeout, cwd=work)
+            except subprocess.TimeoutExpired:
+                return None
+
+    def _publish(self, service: Service, tmp_out: Path) -> list:
+        """Move the outputs matching each output path's suffixes into place (the supervisor's upload)."""
+        from ..outputs import atomic_write  # light: no torch
+        from .backends import ObjectRef
+
+        written = []
+        for out in service.outputs:
+            for path in sorted(p for p in tmp_out.rglob("*") if p.is_file()):
+                rel = path.relative_to(tmp_out).as_posix()
+                if out.suffixes and not any(rel.endswith(s) for s in out.suffixes):
+                    continue
+                target = atomic_write(self.root / out.bucket / out.folder / rel, path.read_bytes())
+                st = target.stat()
+                key = "/".join(p for p in (out.folder, rel) if p)
+                written.append(ObjectRef(out.bucket, key, f"{st.st_size}-{st.st_mtime_ns}", st.st_size))
+        return written
 
     def close(self) -> None:
         """Nothing to end: each script is a plain child of the slot's thread."""

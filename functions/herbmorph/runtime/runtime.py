@@ -168,7 +168,7 @@ class Slot:
             extra["HERBMORPH_WARM_SOCKET"] = self.socket_path
         self._outcomes()  # forget anything left from an earlier, timed-out call
         result = rt.executor.run(self.service, event.id, event.body, extra)
-        if warm and not any(c in (0, 1) for c in self._outcomes(wait=2.0)) and result.code == 0:
+        if warm and not result.refused and not any(c in (0, 1) for c in self._outcomes(wait=2.0)) and result.code == 0:
             # The supervisor ignores the script's status, so a worker that died mid-call would
             # look like success with nothing uploaded: a lost image. Retry it instead.
             result.code, result.log_tail = 2, "the warm handler reported no document (worker died?)"
