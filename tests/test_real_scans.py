@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import REPO, SAMPLES, SHARED
+from herbmorph.outputs import safe_stem
 
 REAL_SCANS = SHARED / "samples" / "real-scans"
 HERBMORPH = [sys.executable, "-m", "herbmorph.cli"]
@@ -44,7 +45,7 @@ def test_full_resolution_rotated_real_scan_through_the_cli(tmp_path):
     name = "ETSU016015_rotated.jpg"
     truth = json.loads((REAL_SCANS / "truth.json").read_text())[name]["px_per_cm"]
     _measure_cli([REAL_SCANS / name], tmp_path)
-    stem = name.rsplit(".", 1)[0]
+    stem = safe_stem(name)
     doc = json.loads((tmp_path / f"{stem}.json").read_text())
     assert (tmp_path / f"{stem}.opends.json").is_file() and (tmp_path / f"{stem}.overlay.png").is_file()
     assert doc["image"]["width"] == 6416 and doc["image"]["height"] == 7024
@@ -69,7 +70,7 @@ def test_synthetic_7000x10000_sheet_runs_within_memory(pipeline, tmp_path):
     _measure_cli([path], tmp_path / "out")
     peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     assert peak_gib < MAX_RSS_GIB or before / 2**20 >= MAX_RSS_GIB, f"peak RSS {peak_gib:.2f} GiB"
-    doc = json.loads((tmp_path / "out" / "big.json").read_text())
+    doc = json.loads((tmp_path / "out" / f"{safe_stem('big.jpg')}.json").read_text())
     assert doc["image"]["width"] == 7000 and doc["organs"]
     if doc["scale"]["status"] == "ok" and small.scale.status == "ok":
         want = small.scale.px_per_cm * 7000 / small.image.width
