@@ -15,6 +15,7 @@ import os
 import tempfile
 import unicodedata
 
+from marshmallow import missing
 from webargs import fields, validate
 
 import herbmorph
@@ -207,6 +208,8 @@ def _respond(m, output, accept):
 def predict(image=None, url=None, conf=None, imgsz=None, output="result", accept="application/json", **_ignored):
     """Measure one sheet. Returns the result document (dict), or the overlay PNG (BytesIO) for
     ``accept=image/png``. Raises :class:`ApiError` (a JSON 4xx/5xx) for anything else."""
+    # deepaas-cli hands an option it was not given over as marshmallow's `missing`, not None.
+    url, conf, imgsz = (None if v is missing else v for v in (url, conf, imgsz))
     try:
         try:
             _check_options(url, conf, imgsz, output or "result", accept or "application/json")
