@@ -35,10 +35,10 @@ def test_readme_example_on_local_folders(tmp_path):
     assert first.returncode == 0, first.stdout + first.stderr
     assert "images in the source" in first.stdout and "measured now" in first.stdout
 
-    stems = sorted(p.stem for p in SAMPLES)
+    stems = sorted(p.name for p in SAMPLES)
     assert outcome_sets(_tree(out)) == {s: RESULT_SET for s in stems}
     for p in SAMPLES:
-        doc = ResultDocument.model_validate_json((out / f"{p.stem}.json").read_text("utf-8"))
+        doc = ResultDocument.model_validate_json((out / f"{p.name}.json").read_text("utf-8"))
         assert doc.image.sha256 == before[p.name] and doc.image.uri == str(p)
         assert {k: m.sha256 for k, m in doc.models.items()} == _models()
     assert (tmp_path / "report.html").read_text("utf-8").startswith("<!doctype html>")

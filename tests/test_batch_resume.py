@@ -147,16 +147,16 @@ def test_worker_crash_and_ctrl_c_on_local_folders(tmp_path):
 
     crashed = journal_rows(journal, "SELECT key FROM events WHERE action='crashed'")
     assert len(crashed) == 1
-    crashed_stem = Path(crashed[0][0]).stem
+    crashed_stem = Path(crashed[0][0]).name
     files = {p.name for p in out.iterdir()}
     assert f"{crashed_stem}.error.json" in files and not any(n.startswith(".") for n in files)  # no temp files
-    done = {Path(k).stem for (k,) in journal_rows(journal, "SELECT key FROM items WHERE status='done'")}
+    done = {Path(k).name for (k,) in journal_rows(journal, "SELECT key FROM items WHERE status='done'")}
     assert outcome_sets(files) == {**{s: RESULT_SET for s in done}, crashed_stem: {".error.json"}}
     assert journal_rows(journal, "SELECT state FROM runs") == [("interrupted",)]
 
     rerun = subprocess.run(cmd + ["--retry-failed"], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert outcome_sets(p.name for p in out.iterdir()) == {Path(n).stem: RESULT_SET for n in names}
+    assert outcome_sets(p.name for p in out.iterdir()) == {Path(n).name: RESULT_SET for n in names}
     measured = [k for (k,) in journal_rows(journal, "SELECT key FROM events WHERE action='measured'")]
     assert sorted(measured) == sorted(names)  # each sheet measured exactly once, the crashed one included
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before

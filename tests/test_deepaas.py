@@ -413,7 +413,7 @@ def test_deepaas_cli_http_and_measure_give_identical_documents(api, pipeline, tm
 
     cli_bytes = (tmp_path / "cli.json").read_bytes()
     assert without_timings(cli_bytes.decode()) == without_timings(http.content.decode())  # both json.dumps
-    measured = (tmp_path / "out" / "sheet.json").read_text()
+    measured = (tmp_path / "out" / "sheet.jpg.json").read_text()
     assert without_timings(_canonical(http.content)) == without_timings(measured)
     assert without_timings(measured) != without_timings(_in_process(pipeline, SHEET, "sheet.jpg")), \
         "the options must have changed the document, or this proves nothing about passing them"

@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from conftest import REPO, SAMPLES
+from herbmorph.outputs import output_relpath
 from herbmorph.results import ErrorDocument, ResultDocument
 
 FDL = REPO / "fdl" / "herbmorph-chain.yaml"
@@ -544,7 +545,7 @@ def _files(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
 
 
-SUB, NAME = "Flora Ibérica/vol 1", "Quercus robur – ½"
+SUB, NAME = "Flora Ibérica/vol 1", "Quercus robur – ½.JPG"
 
 
 @pytest.fixture(scope="module")
@@ -552,7 +553,7 @@ def chain(tmp_path_factory):
     """segment -> scale on one sample sheet, as two real subprocesses (the only inferences here)."""
     root = tmp_path_factory.mktemp("oscar-chain")
     src = root / "src"
-    key = f"in/{SUB}/{NAME}.JPG"
+    key = f"in/{SUB}/{NAME}"
     original = src / "herbarium" / key
     original.parent.mkdir(parents=True)
     shutil.copyfile(SAMPLES[0], original)
@@ -699,16 +700,22 @@ def test_hostile_key_stays_inside_the_output_dir(tmp_path):
     out = tmp_path / "box" / "seg"
     proc = _run("segment", _handler_env(out, junk, key))
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert _files(out) == ["etc/Quercus robur – ½.error.json"]
-    assert _files(tmp_path / "box") == ["seg/etc/Quercus robur – ½.error.json"]  # nothing outside
-    doc = ErrorDocument.model_validate_json((out / "etc" / "Quercus robur – ½.error.json").read_text("utf-8"))
+    rel = output_relpath(key, "in")  # cleaned, and tagged: the key was not plain
+    assert rel.startswith("etc/Quercus robur – ½.jpg~")
+    assert _files(out) == [f"{rel}.error.json"]
+    assert _files(tmp_path / "box") == [f"seg/{rel}.error.json"]  # nothing outside
+    doc = ErrorDocument.model_validate_json((out / f"{rel}.error.json").read_text("utf-8"))
     assert doc.error.kind == "not-an-image" and doc.image.uri == f"s3://herbarium/{key}"
-    # the same relpath through the next stages, even for a key that climbs
-    for stage, upstream_key in (("scale", "segmented/../etc/Quercus robur – ½.error.json"),
-                                ("area", "scaled/etc/Quercus robur – ½.error.json")):
+    # the same relpath through the next stages
+    for stage, upstream_key in (("scale", f"segmented/{rel}.error.json"), ("area", f"scaled/{rel}.error.json")):
         o = tmp_path / "box" / stage
-        assert _run(stage, _handler_env(o, out / "etc" / "Quercus robur – ½.error.json", upstream_key)).returncode == 1
-        assert _files(o) == ["etc/Quercus robur – ½.error.json"]
+        assert _run(stage, _handler_env(o, out / f"{rel}.error.json", upstream_key)).returncode == 1
+        assert _files(o) == [f"{rel}.error.json"]
+    # an upstream key that climbs is named afresh, and still inside the stage's output
+    o = tmp_path / "box" / "climb"
+    assert _run("scale", _handler_env(o, out / f"{rel}.error.json", f"segmented/../{rel}.error.json")).returncode == 1
+    (written,) = _files(o)
+    assert (o / written).resolve().is_relative_to(o.resolve()) and written.endswith(".error.json")
 
 
 def test_relpath_is_the_same_at_every_stage():
@@ -717,11 +724,11 @@ def test_relpath_is_the_same_at_every_stage():
     def rel(stage, key):
         return Invocation.from_env(stage, {"TMP_OUTPUT_DIR": "/nonexistent", "STORAGE_OBJECT_KEY": key}).relpath
 
-    assert rel("segment", "in/a/b.c.JPG") == "a/b.c"
-    assert rel("scale", "segmented/a/b.c.segment.json") == "a/b.c"
-    assert rel("scale", "segmented/a/b.c.error.json") == "a/b.c"
-    assert rel("area", "scaled/a/b.c.scale.json") == "a/b.c"
-    assert rel("area", "scaled/a/b.c.error.json") == "a/b.c"
+    assert rel("segment", "in/a/b.c.JPG") == "a/b.c.JPG"
+    assert rel("scale", "segmented/a/b.c.JPG.segment.json") == "a/b.c.JPG"
+    assert rel("scale", "segmented/a/b.c.JPG.error.json") == "a/b.c.JPG"
+    assert rel("area", "scaled/a/b.c.JPG.scale.json") == "a/b.c.JPG"
+    assert rel("area", "scaled/a/b.c.JPG.error.json") == "a/b.c.JPG"
     assert rel("segment", "in/..") == rel("segment", "in/..")  # stable hash stem for a nameless key
     assert not rel("segment", "in/..").startswith((".", "/"))
 
@@ -731,7 +738,7 @@ def test_a_foreign_json_becomes_an_error_document(tmp_path):
     junk.write_text('{"hello": "world"}', "utf-8")
     proc = _run("area", _handler_env(tmp_path / "out", junk, "scaled/x.json"))
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    doc = ErrorDocument.model_validate_json((tmp_path / "out" / "x.error.json").read_text("utf-8"))
+    doc = ErrorDocument.model_validate_json((tmp_path / "out" / "x.json.error.json").read_text("utf-8"))
     assert (doc.stage, doc.error.kind) == ("area", "bad-stage-document")
 
 

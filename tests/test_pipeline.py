@@ -58,7 +58,7 @@ def test_cli_writes_all_outputs_and_error_documents(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "herbmorph.cli", "measure", str(SAMPLES[1]), *map(str, refused),
                            "--out", str(out)], capture_output=True, text=True, cwd=REPO, timeout=600)
     assert proc.returncode == 1, proc.stderr  # some inputs failed, the rest still went through
-    stem = SAMPLES[1].stem
+    stem = SAMPLES[1].name
     doc = from_json((out / f"{stem}.json").read_text())
     assert isinstance(doc, ResultDocument)
     assert (out / f"{stem}.overlay.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -100,12 +100,12 @@ def test_folder_mode_is_the_zero_setup_default(tmp_path):
     assert serve.proc.wait(600) == 0, serve.log.read_text()[-2000:]
     results = data / "herbarium" / "results"
     outcomes = {rel: _one_outcome(results, rel) for rel in
-                ("batch 1/Quercus robur – ½", SAMPLES[1].stem, "notes", "empty")}
-    assert outcomes == {"batch 1/Quercus robur – ½": "result", SAMPLES[1].stem: "result",
-                        "notes": "error", "empty": "error"}
-    doc = ResultDocument.model_validate_json((results / "batch 1" / "Quercus robur – ½.json").read_text())
+                ("batch 1/Quercus robur – ½.JPG", SAMPLES[1].name, "notes.jpg", "empty.png")}
+    assert outcomes == {"batch 1/Quercus robur – ½.JPG": "result", SAMPLES[1].name: "result",
+                        "notes.jpg": "error", "empty.png": "error"}
+    doc = ResultDocument.model_validate_json((results / "batch 1" / "Quercus robur – ½.JPG.json").read_text())
     assert doc.image.uri == "s3://herbarium/in/batch 1/Quercus robur – ½.JPG"
-    assert ErrorDocument.model_validate_json((results / "notes.error.json").read_text()).error.kind == "not-an-image"
+    assert ErrorDocument.model_validate_json((results / "notes.jpg.error.json").read_text()).error.kind == "not-an-image"
     assert not list(results.rglob("readme*"))
     assert sorted(p.name for p in inbox.rglob("*") if p.is_file()) == sorted(
         ["Quercus robur – ½.JPG", SAMPLES[1].name, "notes.jpg", "empty.png", "readme.txt"])  # inputs untouched
@@ -115,7 +115,7 @@ def test_folder_mode_is_the_zero_setup_default(tmp_path):
     serve = Serve(["--data", str(data), "--drain"], free_port(), env, tmp_path / "serve2.log")
     serve.start()
     assert serve.proc.wait(600) == 0
-    assert _one_outcome(results, "notes") == "result"
+    assert _one_outcome(results, "notes.jpg") == "result"
 
 
 def _queue_as_the_watcher_did(data: Path, keys: list[str]) -> None:
@@ -166,8 +166,8 @@ def test_folder_mode_never_follows_a_symlink_even_one_swapped_in_after_queueing(
 
     results = data / "herbarium" / "results"
     for name in ("swapped-to-secret", "swapped-to-sheet", "direct", "linked folder", "fifo"):
-        assert _one_outcome(results, name) == "error", name
-        doc = ErrorDocument.model_validate_json((results / f"{name}.error.json").read_text())
+        assert _one_outcome(results, f"{name}.jpg") == "error", name
+        doc = ErrorDocument.model_validate_json((results / f"{name}.jpg.error.json").read_text())
         assert doc.error.kind == "not-a-regular-file", doc
         assert ("symbolic link" if name != "fifo" else "FIFO") in doc.error.message, doc.error.message
         assert doc.image.sha256 is None and doc.image.uri == f"s3://herbarium/in/{name}.jpg"
@@ -182,7 +182,7 @@ def test_folder_mode_never_follows_a_symlink_even_one_swapped_in_after_queueing(
             continue
         blob = path.read_bytes() + str(path).encode()
         assert not any(n in blob for n in needles), f"{path} holds bytes of a link's target"
-    assert not (results / "other collection.json").exists()
+    assert not list(results.glob("other collection*"))
     assert secret.read_bytes().startswith(b"root:x:0:0:") and other.read_bytes() == SAMPLES[1].read_bytes()
 
 

@@ -1,6 +1,7 @@
 """Where results land: safe output names, atomic writes, one outcome per input.
 
-For an input with stem ``S`` an output folder ends up with exactly one of
+For an input named ``S`` (:func:`output_relpath`: the key's path with its extension, e.g.
+``sheet.jpg``; injective over keys) an output folder ends up with exactly one of
 
 - ``S.json`` (``herbmorph/result/1``), plus ``S.opends.json`` and ``S.overlay.png`` when asked for;
 - ``S.error.json`` (``herbmorph/error/1``).
@@ -79,31 +80,85 @@ def _fit(name: str, key: str) -> str:
     return cut + tail
 
 
-def _split_key(key: str) -> list[str]:
-    return str(key).replace("\\", "/").replace("\x00", "").split("/")
+#: a plain name ending like this would make ``<r>`` + ``.json`` equal another ``<r'>`` + one of
+#: the longer output suffixes (``x.opends`` + ``.json`` = ``x`` + ``.opends.json``)
+_RESERVED_ENDINGS = (".opends", ".error", ".segment", ".scale", ".overlay")
+TAG_SEP = "~"  # never kept in a plain name, so a tagged name can never equal a plain one
+TAG_HEX = 16  # 64 bits of the key's sha256: no expected collision below billions of keys
+
+
+def _plain_part(part: str) -> bool:
+    """A name kept verbatim: exactly what cleaning would leave, and no tag separator."""
+    return (part not in ("", ".", "..") and TAG_SEP not in part and _clean_chars(part) == part
+            and "  " not in part and _fit(part, part) == part)
+
+
+def _tagged(name: str, key: str) -> str:
+    tag = TAG_SEP + _key_sha(key)[:TAG_HEX]
+    name = _fit(_clean_chars(name).replace(TAG_SEP, "_"), key) if name else ""
+    cut = name.encode("utf-8")[: MAX_NAME_BYTES - len(tag)].decode("utf-8", "ignore").rstrip(". ")
+    return cut + tag
+
+
+def _relative_key(key: str, input_prefix: str) -> tuple[str, bool]:
+    """``key`` below ``input_prefix`` (matched on whole components), and whether it was below."""
+    prefix = str(input_prefix or "").rstrip("/")
+    if not prefix:
+        return key, True
+    if key.startswith(prefix + "/"):
+        return key[len(prefix) + 1:], True
+    return key, False
+
+
+def output_relpath(key: str, input_prefix: str = "") -> str:
+    """The output path ``<r>`` (no suffix), relative to the output folder, for input ``key``.
+
+    Injective over keys, so two inputs never share an output (the property test generates pairs):
+
+    * a **plain** key (below ``input_prefix``) keeps its whole relative path, extension included:
+      ``in/2024/sheet 1.jpg`` -> ``2024/sheet 1.jpg`` (outputs ``2024/sheet 1.jpg.json`` ...).
+      Plain means every component is what cleaning leaves (no control or odd characters, no
+      leading dot, no ``..``, no ``~``, not too long) and the name does not end in ``.opends``,
+      ``.error``, ``.segment``, ``.scale`` or ``.overlay``;
+    * any other key gets its cleaned path plus ``~`` and 16 hex digits of the key's sha256:
+      ``in/new\nline.jpg`` -> ``newline.jpg~3f0c...``. A plain name never contains ``~``, so the
+      two kinds never meet, and the tag tells apart keys that clean to the same text.
+
+    The result is always relative, uses ``/``, and has no ``..``, ``.`` or empty components.
+    """
+    key = "" if key is None else str(key)
+    rel, below = _relative_key(key, input_prefix)
+    parts = rel.split("/")
+    if below and all(_plain_part(p) for p in parts) and not parts[-1].lower().endswith(_RESERVED_ENDINGS):
+        return rel
+    dirs = _safe_dir_parts("/".join(parts[:-1]))
+    return "/".join([*dirs, _tagged(parts[-1], key)])
 
 
 def safe_stem(key: str) -> str:
-    """The output stem for an input object key or path.
+    """The output name for a file (``herbmorph measure``): :func:`output_relpath` of its basename.
 
-    The basename without its (last) extension, reduced to characters that are safe in any
-    filesystem and URL path: directory parts, ``..``, NUL and other control characters and
-    leading dots are gone, unicode letters and spaces are kept (``Quercus robur – ½.JPG`` ->
-    ``Quercus robur – ½``). When nothing is left (``""``, ``..``, ``/``), the first 16 hex digits
-    of the key's sha256 are used. A stem never contains ``/`` and never starts with ``.``.
-
-    Two keys with the same basename in different folders (``a/x.jpg``, ``b/x.jpg``) get the same
-    stem; write them through :func:`output_relpath`, which keeps each in its own mirrored folder.
+    ``sheet.jpg`` -> ``sheet.jpg`` (``sheet.jpg.json``), so ``dup.jpg`` and ``dup.png`` no longer
+    share ``dup.json``. Files with the same basename in different folders still meet in one
+    ``--out`` folder; the chain and ``herbmorph batch`` mirror folders with :func:`output_relpath`.
     """
     key = "" if key is None else str(key)
-    base = _split_key(key)[-1]
-    root, ext = posixpath.splitext(base)
-    # "name." or ".jpg"-like leftovers: splitext only strips a real extension.
-    stem = _clean_chars(root if root.strip(". ") else base)
-    stem = stem.strip()
-    if not stem:
-        return _key_sha(key)[:16]
-    return _fit(stem, key)
+    return output_relpath(key.replace("\\", "/").rsplit("/", 1)[-1])
+
+
+def is_output_relpath(rel: str) -> bool:
+    """Whether ``rel`` is a path :func:`output_relpath` can produce (a stage reads it back from
+    an upstream document's key instead of naming it again)."""
+    parts = str(rel).split("/")
+    if not rel or any(p in ("", ".", "..") for p in parts):
+        return False
+    *dirs, last = parts
+    if not all(_clean_chars(d) == d and d.strip() == d for d in dirs):
+        return False
+    name, sep, tag = last.rpartition(TAG_SEP)
+    if sep and len(tag) == TAG_HEX and all(c in "0123456789abcdef" for c in tag):
+        return TAG_SEP not in name and _clean_chars(name) == name
+    return _plain_part(last) and not last.lower().endswith(_RESERVED_ENDINGS)
 
 
 def _safe_dir_parts(rel: str) -> list[str]:
@@ -116,25 +171,6 @@ def _safe_dir_parts(rel: str) -> list[str]:
         if c:
             parts.append(_fit(c, p))
     return parts
-
-
-def output_relpath(key: str, input_prefix: str = "") -> str:
-    """The output path (without suffix), relative to the output folder, for ``key``.
-
-    Mirrors the key's folders below ``input_prefix`` (matched on whole path components) and ends
-    with :func:`safe_stem`. The result is always relative, uses ``/``, and contains no ``..``,
-    ``.`` or empty components: ``..`` is resolved with ``posixpath.normpath`` as if the key were
-    rooted, so it can never climb out (``a/../../b.jpg`` -> ``b``), absolute paths lose their
-    leading ``/`` (``/etc/passwd`` -> ``etc/passwd``), and each folder name is cleaned like a stem.
-    """
-    key = "" if key is None else str(key)
-    parts = _split_key(key)
-    dirs = "/".join(parts[:-1])
-    prefix = [p for p in _split_key(input_prefix or "") if p not in ("", ".")]
-    dir_parts = [p for p in dirs.split("/") if p not in ("", ".")]
-    if prefix and dir_parts[: len(prefix)] == prefix:
-        dir_parts = dir_parts[len(prefix):]
-    return "/".join(_safe_dir_parts("/".join(dir_parts)) + [safe_stem(key)])
 
 
 # ----------------------------------------------------------------------------- writing

@@ -81,6 +81,7 @@ from herbmorph.outputs import (
     _target,
     atomic_write,
     error_document,
+    is_output_relpath,
     output_relpath,
     write_error,
 )
@@ -154,13 +155,14 @@ def _split_path(path: str) -> tuple[str, str]:
 def stage_relpath(stage: str, key: str, input_prefix: str) -> str:
     """The output path (no suffix) ``stage`` writes for input ``key``: the same ``<r>`` at every stage."""
     upstream = UPSTREAM.get(stage)
-    if upstream:
-        # <r>.segment.json / <r>.error.json -> <r>.json, so output_relpath strips only ".json"
+    prefix = input_prefix.strip("/")
+    if upstream and key.startswith(prefix + "/" if prefix else ""):
+        # <r>.segment.json / <r>.error.json: <r> was named by the first stage; read it back as is
+        rel = key[len(prefix) + 1:] if prefix else key
         for tag in (STAGE_SUFFIX[upstream], ERROR_SUFFIX):
-            if key.endswith(tag) and len(key) > len(tag):
-                key = key[: -len(tag)] + ".json"
-                break
-    return output_relpath(key, input_prefix)
+            if rel.endswith(tag) and is_output_relpath(rel[: -len(tag)]):
+                return rel[: -len(tag)]
+    return output_relpath(key, input_prefix)  # anything else (a key nobody of ours wrote): named afresh
 
 
 @dataclass
