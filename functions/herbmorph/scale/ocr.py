@@ -23,6 +23,7 @@ SPLIT_GAP = 0.35  # gap (in digit heights) that separates two printed numbers
 CC_ENOUGH = 6     # glyph blobs in rows that make Tesseract's layout pass unnecessary
 TESS_MAX_SIDE = 30000   # Tesseract refuses images with a side of 32767 px or more
 PAGE_MAX_HEIGHT = 8000  # the number strip is read in pages of at most this height
+NUMBER_READINGS = ("printed", "glyphs")  # see tesseract_digits
 MAX_NUMBERS = 120       # a ruler prints at most ~60 numbers; more groups are text or noise
 
 _local = threading.local()
@@ -226,11 +227,16 @@ def read_numbers(img: np.ndarray, boxes: list[tuple[int, int, int, int]], gap: i
     return out
 
 
-def tesseract_digits(img: np.ndarray) -> tuple[list[Digit], float]:
-    """Numbers on an upright view, centres in that view's pixels.
+def tesseract_digits(img: np.ndarray) -> tuple[dict[str, list[Digit]], float]:
+    """Numbers on an upright view, centres in that view's pixels, once per reading in
+    NUMBER_READINGS; and the numbers' median height.
 
     Glyph blobs (or, failing them, Tesseract's layout pass) find where the numbers are; each
-    number is then read again on a clean page, which gives one word per printed number.
+    number is then read again on a clean page, which gives one word per printed number. Two
+    pages: the numbers as printed, and with everything but their glyph blobs painted out. The
+    mask removes a tick printed right beside a number (read as a "1" glued to it), but it also
+    cuts off strokes of small, blurred digits whose blobs came apart; which one reads a ruler
+    is decided later, by which gives the better-supported fit the ticks confirm.
     """
     # Blob boxes first: Tesseract's boxes sometimes swallow a tick touching the digit, and
     # over-tall boxes glue a whole run of numbers into one "word".
@@ -239,7 +245,7 @@ def tesseract_digits(img: np.ndarray) -> tuple[list[Digit], float]:
         chars += [b for b in _char_boxes(img) if not any(_overlaps(b, c) for c in chars)]
     groups = group_numbers(chars)[:MAX_NUMBERS]
     if not groups:
-        return [], 0.0
+        return {v: [] for v in NUMBER_READINGS}, 0.0
     h = int(max(max(c[4] for c in g) - min(c[2] for c in g) for g in groups))
     pad, gap = max(2, h // 5), max(8, h // 2 + 4)
     boxes = []
@@ -247,5 +253,6 @@ def tesseract_digits(img: np.ndarray) -> tuple[list[Digit], float]:
         x1, y1 = int(min(c[1] for c in g)) - pad, int(min(c[2] for c in g)) - pad
         x2, y2 = int(max(c[3] for c in g)) + pad, int(max(c[4] for c in g)) + pad
         boxes.append((max(x1, 0), max(y1, 0), min(x2, img.shape[1]), min(y2, img.shape[0])))
-    digits = read_numbers(glyphs_only(img, [c for g in groups for c in g], pad), boxes, gap)
-    return digits, float(np.median([max(c[4] for c in g) - min(c[2] for c in g) for g in groups]))
+    pages = {"printed": lambda: img, "glyphs": lambda: glyphs_only(img, [c for g in groups for c in g], pad)}
+    readings = {v: read_numbers(pages[v](), boxes, gap) for v in NUMBER_READINGS}
+    return readings, float(np.median([max(c[4] for c in g) - min(c[2] for c in g) for g in groups]))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy import fft as sfft
 from scipy import ndimage
 
 BAND_PX = 6            # rows per band: about a tick's length at the working resolution
@@ -82,7 +83,7 @@ def _window_scores(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x = win - smooth
     x -= x.mean(axis=2, keepdims=True)
     contrast = x.std(axis=2)
-    spec = np.abs(np.fft.rfft(x * np.hanning(WINDOW_PX), axis=2)) ** 2
+    spec = np.abs(sfft.rfft(x * np.hanning(WINDOW_PX).astype(np.float32), axis=2)) ** 2  # float32 throughout
     freqs = np.fft.rfftfreq(WINDOW_PX)
     band = (freqs >= 1.0 / MAX_PERIOD_PX) & (freqs <= 1.0 / MIN_PERIOD_PX)
     sb = spec[..., band]

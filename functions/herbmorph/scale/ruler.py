@@ -189,8 +189,9 @@ def tick_view(gray: np.ndarray, f: float, flip: bool | None = None) -> np.ndarra
     return 255 - img if (_dark_body(img) if flip is None else flip) else img
 
 
-def read_view(k: int, gray_upright: np.ndarray, min_conf: float, flip: bool | None = None) -> _View:
-    """OCR one upright view. ``flip`` forces the polarity (None: dark-bodied views are inverted)."""
+def read_view(k: int, gray_upright: np.ndarray, min_conf: float, flip: bool | None = None) -> list[_View]:
+    """OCR one upright view, one _View per number reading (see ``ocr.tesseract_digits``).
+    ``flip`` forces the polarity (None: dark-bodied views are inverted)."""
     img, f = prepare_for_ocr(gray_upright, flip=flip)
     # Size the upscale by the digits themselves, not the crop: a wide ruler with small numbers
     # would otherwise hand Tesseract 15-px glyphs.
@@ -200,16 +201,43 @@ def read_view(k: int, gray_upright: np.ndarray, min_conf: float, flip: bool | No
         want = min(OCR_MAX_UPSCALE, f * OCR_DIGIT_PX / max(h_digit, 1.0))
         if h_digit < 0.75 * OCR_DIGIT_PX and want > f * 1.15:
             img, f = prepare_for_ocr(gray_upright, want, flip=flip)
-    digits, h = tesseract_digits(img)
-    confident = [d for d in digits if d.conf > min_conf]
-    return _View(k, img, f, digits, fit_digit_rows(confident, row_tol=max(6.0, 0.5 * h)), h,
-                 tick_view(gray_upright, f, flip))
+    readings, h = tesseract_digits(img)
+    ticks = tick_view(gray_upright, f, flip)
+    views = []
+    for digits in readings.values():
+        confident = [d for d in digits if d.conf > min_conf]
+        views.append(_View(k, img, f, digits, fit_digit_rows(confident, row_tol=max(6.0, 0.5 * h)), h, ticks))
+    return views
+
+
+def _lattice_strength(lat: Lattice | None) -> float:
+    return -1.0 if lat is None else lat.snr * min(lat.dominance, 3.0)
+
+
+def lattice_either_polarity(tick_img: np.ndarray, expected: float, **kw) -> Lattice | None:
+    """The lattice as ink on the view's polarity, else on the inverted view when that is
+    stronger. The view's polarity comes from its median, which a crop of mostly paper around
+    a white-on-black ruler gets wrong: its ticks are then gaps in the ink, whose wide plateaus
+    no tick fit can follow."""
+    lat = find_lattice(tick_img, expected, **kw)
+    if lat is not None and lat.snr >= MIN_SNR and lat.dominance >= MIN_DOMINANCE:
+        return lat
+    inv = find_lattice(255 - tick_img, expected, **kw)
+    return inv if _lattice_strength(inv) > _lattice_strength(lat) else lat
 
 
 def digit_phase(digits, lat: Lattice) -> float:
     """Median distance, in periods, from each number's centre to the nearest lattice line."""
     ph = [((d.x - lat.span[0]) / lat.period) % 1.0 for d in digits]
     return float(np.median([min(p, 1.0 - p) for p in ph]))
+
+
+def grows_along(est: SpacingEstimate) -> bool:
+    """In an upright view a ruler's numbers grow with x. The paper's baseline takes the distance
+    between two numbers unsigned; a pair that shrinks along the ruler has a misread member (a
+    real sheet read "13" as "3" beside a "7", and a 1/16-inch lattice then 'confirmed' it)."""
+    ds = sorted(est.digits, key=lambda d: d.value)
+    return all(b.x > a.x for a, b in zip(ds, ds[1:]) if b.value > a.value)
 
 
 def _contradicts(unit: str, est: SpacingEstimate, others: list[SpacingEstimate]) -> bool:
@@ -251,8 +279,8 @@ def _confirm(view: _View, est: SpacingEstimate, allow_cm_level: bool) -> tuple[R
         tick_img = view.tick_img if view.tick_img is not None else view.img
         # ... and only there: beyond the end numbers (plus a unit of margin) lies other content.
         span = (min(d.x for d in est.digits) - 1.2 * d_up, max(d.x for d in est.digits) + 1.2 * d_up)
-        lat: Lattice | None = find_lattice(tick_img, d_up / n, exclude=bands, min_extent=extent,
-                                           upscale=view.scale, x_range=span)
+        lat = lattice_either_polarity(tick_img, d_up / n, exclude=bands, min_extent=extent,
+                                      upscale=view.scale, x_range=span)
         if lat is None:
             continue
         if lat.snr < MIN_SNR or lat.dominance < MIN_DOMINANCE:
@@ -314,16 +342,29 @@ def _view_threads() -> int:
 
 
 def _read_views(gray: np.ndarray, min_conf: float, other_polarity: bool = False) -> list[_View]:
-    """Both upright views, read side by side: most of the time is Tesseract, a separate process
-    per call, so two calls use two cores where the machine has them (same views, same order)."""
-    def read(kg: tuple[int, np.ndarray]) -> _View:
+    """Both upright views, read side by side: most of the time is Tesseract, which releases the
+    GIL, so two views use two cores where the machine has them (same views, same order)."""
+    def read(kg: tuple[int, np.ndarray]) -> list[_View]:
         k, g = kg
         return read_view(k, g, min_conf, flip=(not _dark_body(g)) if other_polarity else None)
 
     if _view_threads() == 1:
-        return [read(kg) for kg in upright_views(gray)]
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ruler-view") as pool:
-        return list(pool.map(read, upright_views(gray)))
+        return [v for kg in upright_views(gray) for v in read(kg)]
+    return [v for vs in _view_pool().map(read, upright_views(gray)) for v in vs]
+
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _view_pool() -> ThreadPoolExecutor:
+    """Two threads kept for the process's life: each keeps its Tesseract engines loaded
+    (``ocr.engine`` is per thread), where a pool per call would load them again every time.
+    Made anew after a fork (batch workers and the runtime's zygote fork), whose child has no
+    threads."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="ruler-view"))
+    return _pool[1]
 
 
 def read_ruler(crop_rgb: np.ndarray, min_conf: float = 75.0) -> RulerReading:
@@ -334,27 +375,47 @@ def read_ruler(crop_rgb: np.ndarray, min_conf: float = 75.0) -> RulerReading:
         # reverse): read the other polarity too before giving up.
         views += _read_views(gray, min_conf, other_polarity=True)
     views.sort(key=lambda v: v.support, reverse=True)
+    reasons: list[str] = []
+    # Best-supported view first; another reading of the numbers may still confirm where the
+    # best one's fits do not (each is a separate witness, judged by the same rules).
+    for view in [v for v in views if v.fits] or views[:1]:
+        reading = _read_fits(view, gray, crop_rgb, reasons)
+        if reading is not None:
+            return reading
     best = views[0]
-    digits_crop = []
-    for d in best.digits:
-        x, y = to_crop_coords(d.x / best.scale, d.y / best.scale, best.k, gray.shape)
-        digits_crop.append(Digit(value=d.value, conf=round(d.conf, 1), x=round(x, 1), y=round(y, 1)))
-    reasons = []
-    for est in best.fits:
-        reading, why = _confirm(best, est, allow_cm_level=True)
+    return RulerReading(px_per_cm=None, reason=reasons[0], digits=_digits_in_crop(best, gray.shape),
+                        rotation=best.k * 90)
+
+
+def _digits_in_crop(view: _View, hw: tuple[int, int]) -> list[Digit]:
+    out = []
+    for d in view.digits:
+        x, y = to_crop_coords(d.x / view.scale, d.y / view.scale, view.k, hw)
+        out.append(Digit(value=d.value, conf=round(d.conf, 1), x=round(x, 1), y=round(y, 1)))
+    return out
+
+
+def _read_fits(view: _View, gray: np.ndarray, crop_rgb: np.ndarray, reasons: list[str],
+               min_conf: float = 75.0) -> RulerReading | None:
+    """The first of a view's digit fits the ticks confirm, or None (reasons appended)."""
+    for est in view.fits:
+        reading, why = _confirm(view, est, allow_cm_level=True)
         if reading:
-            return _finish(reading, best, digits_crop, crop_rgb)
+            return _finish(reading, view, _digits_in_crop(view, gray.shape), crop_rgb)
         reasons.append(why)
-    if not best.fits:
-        # Two confident digits are too few to define a scale alone; with a resolved mm or
-        # 1/16-inch lattice behind them they may still do (cm-level checks are not enough).
-        paper = paper_px_per_unit([d for d in best.digits])
-        if paper is not None:
-            reading, why = _confirm(best, paper, allow_cm_level=False)
-            if reading:
-                return _finish(reading, best, digits_crop, crop_rgb)
-            reasons.append(why)
-        else:
-            n = sum(d.conf > min_conf for d in best.digits)
-            reasons.append(f"ruler numbers unreadable ({n} confident digit(s), need 3 in sequence)")
-    return RulerReading(px_per_cm=None, reason=reasons[0], digits=digits_crop, rotation=best.k * 90)
+    if view.fits:
+        return None
+    # Two confident digits are too few to define a scale alone; with a resolved mm or
+    # 1/16-inch lattice behind them they may still do (cm-level checks are not enough).
+    paper = paper_px_per_unit([d for d in view.digits])
+    if paper is not None and not grows_along(paper):
+        reasons.append("the two numbers read decrease along the ruler: one of them is misread")
+    elif paper is not None:
+        reading, why = _confirm(view, paper, allow_cm_level=False)
+        if reading:
+            return _finish(reading, view, _digits_in_crop(view, gray.shape), crop_rgb)
+        reasons.append(why)
+    else:
+        n = sum(d.conf > min_conf for d in view.digits)
+        reasons.append(f"ruler numbers unreadable ({n} confident digit(s), need 3 in sequence)")
+    return None

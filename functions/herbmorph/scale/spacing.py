@@ -55,11 +55,16 @@ class DigitRow:
 
 
 def group_rows(digits: list[Digit], tol: float) -> list[DigitRow]:
+    """Rows of numbers, chained along x: a number joins the row whose nearest member (in x) sits
+    within ``tol`` of it in y. A ruler a degree off the crop's axis drifts by more than ``tol``
+    over its length, which a row's mean would split into pieces of two or three numbers."""
     rows: list[DigitRow] = []
-    for d in sorted(digits, key=lambda d: d.y):
-        if rows and abs(d.y - rows[-1].y) <= tol:
-            rows[-1].digits.append(d)
-            rows[-1].y = float(np.mean([e.y for e in rows[-1].digits]))
+    for d in sorted(digits, key=lambda d: d.x):
+        near = [(abs(d.y - r.digits[-1].y), i) for i, r in enumerate(rows) if abs(d.y - r.digits[-1].y) <= tol]
+        if near:
+            row = rows[min(near)[1]]
+            row.digits.append(d)
+            row.y = float(np.mean([e.y for e in row.digits]))
         else:
             rows.append(DigitRow(d.y, [d]))
     return rows

@@ -14,6 +14,8 @@ from scipy.ndimage import uniform_filter1d
 from scipy.signal import find_peaks
 
 MIN_PERIOD_PX = 2.2  # below this the lattice is not resolved (Nyquist plus blur)
+STRIP_PERIODS = 4.0  # strip height, in periods of the lattice sought (about a mm tick's length)
+MAX_STRIPS = 24
 
 
 @dataclass(frozen=True)
@@ -57,15 +59,6 @@ def _detrend(profile: np.ndarray, window: int) -> np.ndarray:
 
 def phasors(n: int, periods: np.ndarray) -> np.ndarray:
     return np.exp(-2j * np.pi * np.outer(1.0 / periods, np.arange(n, dtype=np.float64)))
-
-
-def periodogram(x: np.ndarray, periods: np.ndarray, ph: np.ndarray | None = None) -> np.ndarray:
-    """Normalised power |Σ x·e^{-2πin/p}|² / (N·var): ~1 for noise, ≫1 for a lattice.
-    ``ph`` (from :func:`phasors`) saves rebuilding the same basis for every strip."""
-    var = float(np.dot(x, x)) or 1.0
-    if ph is None:
-        ph = phasors(len(x), periods)
-    return np.abs(ph @ x) ** 2 / var
 
 
 def refine_period(x: np.ndarray, period: float) -> tuple[float, int, float, tuple[float, float]] | None:
@@ -132,13 +125,22 @@ def find_lattice(gray: np.ndarray, expected: float, rel_window: float = 0.06,
         keep = np.ones(gray.shape[0], bool)
         for b0, b1 in exclude:
             keep[max(0, int(np.floor(b0))):max(0, int(np.ceil(b1)))] = False
-    ph_near = phasors(gray.shape[1], near)
-    ph_band = phasors(gray.shape[1], band)
-    for strip, prof in ink_profiles(gray, n_strips, keep):
-        x = _detrend(prof, int(expected * 3))
-        if not np.any(x):
-            continue
-        p_near = periodogram(x, near, ph_near)
+    # A tick is a few periods long: in a crop much taller than the ruler (a generous candidate
+    # box), six strips would each dilute the ticks with rows of paper. Strips of about
+    # STRIP_PERIODS periods keep them strong, however tall the crop.
+    n_strips = int(np.clip(gray.shape[0] / (STRIP_PERIODS * expected), n_strips, MAX_STRIPS))
+    strips = [(strip, _detrend(prof, int(expected * 3))) for strip, prof in ink_profiles(gray, n_strips, keep)]
+    strips = [(strip, x) for strip, x in strips if np.any(x)]
+    if not strips:
+        return None
+    # Every strip's periodogram, |Σ x·e^{-2πin/p}|² / (N·var): ~1 for noise, ≫1 for a lattice,
+    # in one matrix product (one BLAS call, not one per strip).
+    xs = np.stack([x for _, x in strips], axis=1)
+    var = np.maximum((xs * xs).sum(axis=0), 1e-12)
+    powers_near = np.abs(phasors(gray.shape[1], near) @ xs) ** 2 / var
+    powers_band = np.abs(phasors(gray.shape[1], band) @ xs) ** 2 / var
+    for j, (strip, x) in enumerate(strips):
+        p_near = powers_near[:, j]
         i = int(np.argmax(p_near))
         coarse = float(near[i])
         if 0 < i < len(near) - 1:  # parabolic peak interpolation
@@ -146,7 +148,7 @@ def find_lattice(gray: np.ndarray, expected: float, rel_window: float = 0.06,
             d = a - 2 * b + c
             if d < 0:
                 coarse += 0.5 * (a - c) / d * (near[1] - near[0])
-        p_band = periodogram(x, band, ph_band)
+        p_band = powers_band[:, j]
         # "Other" lines: away from our period and its harmonics/sub-harmonics.
         ratio = band / near[i]
         other = ~np.isclose(ratio, np.round(ratio), rtol=0.08) & ~np.isclose(1 / ratio, np.round(1 / ratio), rtol=0.08)
