@@ -142,7 +142,10 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
     return []
 
 
-def _v4_problem(ip: ipaddress.IPv4Address) -> Optional[str]:
+def _scope_problem(ip: IP) -> Optional[str]:
+    """What both versions refuse by scope: cloud metadata, loopback, link-local, multicast and
+    unspecified (for IPv4 all of 0.0.0.0/8). These IPv6 ranges carry no IPv4 address, so judging
+    them before the embedded one changes no answer."""
     if ip in _METADATA:
         return _METADATA[ip]
     if ip.is_loopback:
@@ -151,8 +154,15 @@ def _v4_problem(ip: ipaddress.IPv4Address) -> Optional[str]:
         return "a link-local address"
     if ip.is_multicast:
         return "a multicast address"
-    if ip.is_unspecified or int(ip) >> 24 == 0:
+    if ip.is_unspecified or (ip.version == 4 and int(ip) >> 24 == 0):
         return "an unspecified address"
+    return None
+
+
+def _v4_problem(ip: ipaddress.IPv4Address) -> Optional[str]:
+    why = _scope_problem(ip)
+    if why:
+        return why
     if ip.is_private:
         return "a private address"
     if not ip.is_global or ip.is_reserved or ip == _BROADCAST or any(ip in n for n in _NOT_GLOBAL):
@@ -166,22 +176,15 @@ def address_problem(ip: IP) -> Optional[str]:
         return None  # the literal 127.0.0.0/8 or ::1 only: embeddings are judged below
     if ip.version == 4:
         return _v4_problem(ip)
-    if ip in _METADATA:
-        return _METADATA[ip]
-    if ip.is_loopback:
-        return "a loopback address"
-    if ip.is_unspecified:
-        return "an unspecified address"
+    why = _scope_problem(ip)
+    if why:
+        return why
     for v4 in embedded_ipv4(ip):
         why = _v4_problem(v4)
         if why:
             return f"{why} (IPv4 {v4} inside IPv6)"
     if ip.ipv4_mapped is not None or ip in _NAT64:
         return None  # the same public IPv4 address, reached over IPv6 or a NAT64 gateway
-    if ip.is_link_local:
-        return "a link-local address"
-    if ip.is_multicast:
-        return "a multicast address"
     if ip.is_private or ip in _NAT64_LOCAL:
         return "a private address"
     if ip not in _GLOBAL_UNICAST_V6 or not ip.is_global or ip.is_reserved or any(ip in n for n in _NOT_GLOBAL):
