@@ -677,19 +677,19 @@ def test_bad_input_gives_one_error_document_that_passes_through(tmp_path):
     seg = _run("segment", _handler_env(tmp_path / "seg", empty, "in/batch 7/empty.jpg",
                                        EVENT=_minio_event("herbarium", "in/batch 7/empty.jpg")))
     assert seg.returncode == 1, seg.stdout + seg.stderr
-    assert _files(tmp_path / "seg") == ["batch 7/empty.error.json"]
-    first = (tmp_path / "seg" / "batch 7" / "empty.error.json").read_bytes()
+    assert _files(tmp_path / "seg") == ["batch 7/empty.jpg.error.json"]
+    first = (tmp_path / "seg" / "batch 7" / "empty.jpg.error.json").read_bytes()
     doc = ErrorDocument.model_validate_json(first)
     assert (doc.stage, doc.error.kind, doc.image.uri) == ("decode", "empty", "s3://herbarium/in/batch 7/empty.jpg")
 
-    previous = tmp_path / "seg" / "batch 7" / "empty.error.json"
+    previous = tmp_path / "seg" / "batch 7" / "empty.jpg.error.json"
     for stage, folder in (("scale", "segmented"), ("area", "scaled")):
         out = tmp_path / stage
-        proc = _run(stage, _handler_env(out, previous, f"{folder}/batch 7/empty.error.json"))
+        proc = _run(stage, _handler_env(out, previous, f"{folder}/batch 7/empty.jpg.error.json"))
         assert proc.returncode == 1, proc.stdout + proc.stderr
-        assert _files(out) == ["batch 7/empty.error.json"]
-        assert (out / "batch 7" / "empty.error.json").read_bytes() == first  # unchanged
-        previous = out / "batch 7" / "empty.error.json"
+        assert _files(out) == ["batch 7/empty.jpg.error.json"]
+        assert (out / "batch 7" / "empty.jpg.error.json").read_bytes() == first  # unchanged
+        previous = out / "batch 7" / "empty.jpg.error.json"
 
 
 def test_hostile_key_stays_inside_the_output_dir(tmp_path):

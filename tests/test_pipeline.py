@@ -66,11 +66,38 @@ def test_cli_writes_all_outputs_and_error_documents(tmp_path):
     if OPENDS.is_dir():
         validate_event(event, OPENDS)
     for p in refused:
-        err = from_json((out / f"{p.stem}.error.json").read_text())
+        err = from_json((out / f"{p.name}.error.json").read_text())  # truncated.jpg/.png/.tif: one each
         assert isinstance(err, ErrorDocument) and err.error.kind and err.error.message
+        assert err.image.uri == str(p), (p, err.image.uri)
         assert "Traceback" not in err.error.message
     produced = {p.name for p in out.iterdir()}
     assert not any(n.endswith(".tmp") for n in produced)
+
+
+def test_measure_a_name_clash_is_an_error_document_never_an_overwrite(tmp_path):
+    """``measure`` names outputs by file name: ``a/x.jpg`` takes ``x.jpg.*``; a later ``b/x.jpg``
+    is not measured and gets a ``name-clash`` error document under a name of its own (issue 17)."""
+    import hashlib
+    import re
+
+    for folder, sample in (("a", SAMPLES[0]), ("b", SAMPLES[1])):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x.jpg").write_bytes(sample.read_bytes())
+    sha = {f: hashlib.sha256((tmp_path / f / "x.jpg").read_bytes()).hexdigest() for f in "ab"}
+    assert sha["a"] != sha["b"]
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "herbmorph.cli", "measure", "a/x.jpg", "b/x.jpg", "--out", str(out)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # the clash is a failure
+    produced = sorted(p.name for p in out.iterdir())
+    assert produced[:3] == ["x.jpg.json", "x.jpg.opends.json", "x.jpg.overlay.png"] and len(produced) == 4, produced
+    assert re.fullmatch(r"x\.jpg~[0-9a-f]{16}\.error\.json", produced[3]), produced
+    first = from_json((out / "x.jpg.json").read_text())
+    assert isinstance(first, ResultDocument) and (first.image.uri, first.image.sha256) == ("a/x.jpg", sha["a"])
+    clash = from_json((out / produced[3]).read_text())
+    assert isinstance(clash, ErrorDocument) and clash.error.kind == "name-clash"
+    assert (clash.image.uri, clash.image.sha256) == ("b/x.jpg", sha["b"]) and "a/x.jpg" in clash.error.message
+    assert {p.name: p.read_bytes() for p in (tmp_path / "b").iterdir()} == {"x.jpg": SAMPLES[1].read_bytes()}
 
 
 @pytest.mark.parametrize("case", ["cmyk_jpeg", "png16", "exif6_jpeg", "rgba_png", "grey_jpeg",

@@ -6,6 +6,8 @@ cores one stage at a time. Nothing here touches storage: writing is ``outputs``'
 from __future__ import annotations
 
 import logging
+import os
+import posixpath
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +18,8 @@ from .area import build_document
 from .config import Settings
 from .errors import HerbmorphError
 from .imageio import describe, load_image
-from .outputs import error_document, safe_stem, write_error, write_result
-from .results import ErrorDocument, ImageInfo, ResultDocument, SegmentResult
+from .outputs import _tagged, error_document, safe_stem, sanitize_message, write_error, write_result
+from .results import ErrorDocument, ErrorInfo, ImageInfo, ResultDocument, SegmentResult
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +82,21 @@ class Pipeline:
 
 
 def measure_to_dir(pipeline: Pipeline, paths: list[Path], out_dir: Path, on_done=None) -> list[Measurement]:
+    """Outputs are named by file name (:func:`safe_stem`), so ``a/x.jpg`` and ``b/x.jpg`` want one
+    name: the first keeps it, a later one is not measured and gets a ``name-clash`` error document
+    under its own name (``x.jpg~`` + 16 hex digits of its path's sha256), never an overwrite."""
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
+    named: dict[str, tuple[str, Path]] = {}  # output name -> the input (absolute path, as given) that took it
     for path in paths:
-        m = pipeline.measure(path, str(path))
-        stem = safe_stem(str(path))
+        stem, key = safe_stem(str(path)), os.path.abspath(path)
+        first, given = named.setdefault(stem, (key, path))
+        if first != key:
+            m = Measurement(ErrorDocument(image=describe(path, str(path)), stage="output", error=ErrorInfo(
+                kind="name-clash", message=sanitize_message(f"same output name {stem!r} as {given}; not measured"))))
+            stem = _tagged(posixpath.basename(str(path).replace("\\", "/")), key)
+        else:
+            m = pipeline.measure(path, str(path))
         if m.ok:
             write_result(out_dir, stem, m.doc, m.rgb)
         else:
