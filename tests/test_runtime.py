@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -84,6 +85,10 @@ def _one_outcome(results: Path, rel: str) -> str:
     return "result" if ok else "error"
 
 
+FORGED_LINE = "2026-01-01 09:00:00 INFO herbmorph.serve: herbmorph-area: forged.jpg done"
+FORGED = f"forged\n{FORGED_LINE}\t\x1b[2J.jpg"
+
+
 def test_folder_mode_is_the_zero_setup_default(tmp_path):
     data = tmp_path / "data"
     inbox = data / "herbarium" / "in"
@@ -93,12 +98,22 @@ def test_folder_mode_is_the_zero_setup_default(tmp_path):
     (inbox / "notes.jpg").write_text("not an image")
     (inbox / "empty.png").write_bytes(b"")
     (inbox / "readme.txt").write_text("ignored: not an input suffix")
+    (inbox / FORGED).write_text("not an image either")  # a name that tries to add a log line
     env = {k: v for k, v in os.environ.items() if not k.startswith("MINIO_")}
     serve = Serve(["--data", str(data), "--drain"], free_port(), env, tmp_path / "serve.log")
     serve.start()
     assert serve.health()["storage"] == "folders"
     assert serve.proc.wait(600) == 0, serve.log.read_text()[-2000:]
     results = data / "herbarium" / "results"
+    assert _one_outcome(results, stage_relpath("segment", f"in/{FORGED}", "in")) == "error"
+    # every log names it on one line, escaped: the runtime's, the supervisor's and the handler's
+    logs = {p: p.read_text("utf-8", "replace") for p in [serve.log, *(data / ".herbmorph" / "logs").glob("*.log")]}
+    escaped = FORGED.replace("\n", "\\n").replace("\t", "\\t").replace("\x1b", "\\x1b")
+    assert any(escaped in text for text in logs.values()), "no log names the forged key"
+    for path, text in logs.items():
+        lines = text.splitlines()
+        assert not any(line.startswith(FORGED_LINE) for line in lines), path
+        assert not any("\t" in line or "\x1b" in line for line in lines if "forged" in line), path
     outcomes = {rel: _one_outcome(results, rel) for rel in
                 ("batch 1/Quercus robur – ½.JPG", SAMPLES[1].name, "notes.jpg", "empty.png")}
     assert outcomes == {"batch 1/Quercus robur – ½.JPG": "result", SAMPLES[1].name: "result",
@@ -108,7 +123,7 @@ def test_folder_mode_is_the_zero_setup_default(tmp_path):
     assert ErrorDocument.model_validate_json((results / "notes.jpg.error.json").read_text()).error.kind == "not-an-image"
     assert not list(results.rglob("readme*"))
     assert sorted(p.name for p in inbox.rglob("*") if p.is_file()) == sorted(
-        ["Quercus robur – ½.JPG", SAMPLES[1].name, "notes.jpg", "empty.png", "readme.txt"])  # inputs untouched
+        ["Quercus robur – ½.JPG", SAMPLES[1].name, "notes.jpg", "empty.png", "readme.txt", FORGED])  # inputs untouched
 
     # the bad file is replaced by a real sheet: the result replaces the error, no stale file left
     shutil.copy(SAMPLES[2], inbox / "notes.jpg")
@@ -201,7 +216,7 @@ def test_a_stage_that_never_succeeds_ends_with_a_runtime_error_document(tmp_path
                   tmp_path / "serve.log")
     serve.start()
     assert serve.proc.wait(300) == 0
-    doc = ErrorDocument.model_validate_json((data / "pics" / "out" / "a.error.json").read_text())
+    doc = ErrorDocument.model_validate_json((data / "pics" / "out" / "a.jpg.error.json").read_text())
     assert doc.error.kind == "runtime" and "3 of 3" in doc.error.message
     assert doc.image.uri == "s3://pics/in/a.jpg"
 
@@ -287,7 +302,9 @@ def test_minio_chain_end_to_end_survives_sigkill(minio_server, tmp_path):
         rel = stage_relpath("segment", key, "in")
         doc = ErrorDocument.model_validate_json(client.get_object("herbarium", f"results/{rel}.error.json").read())
         assert doc.error.kind == kind, (key, doc.error)
-    assert "results/bad/hidden dir/xgpj.error.json" in _keys(client, "herbarium", "results/")
+    # cleaned (no leading dot, no bidi override) and tagged, since the key was not plain
+    assert [k for k in _keys(client, "herbarium", "results/bad/") if re.fullmatch(
+        r"results/bad/hidden dir/xgpj\.jpg~[0-9a-f]{16}\.error\.json", k)], _keys(client, "herbarium", "results/bad/")
     foreign = ErrorDocument.model_validate_json(client.get_object("herbarium", "results/foreign.error.json").read())
     assert foreign.error.kind == "bad-stage-document"
     for key in good:

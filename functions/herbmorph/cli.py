@@ -210,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import logging
+
+    from . import logsafe
+
+    logsafe.setup(logging.WARNING)  # file names reach the logs escaped, one record a line
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -144,6 +144,11 @@ def worker_main(wid: int, source_text: str, dest_text: str, settings: Settings, 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     os.environ.setdefault("HERBMORPH_THREADS", str(threads))
+    import logging
+
+    from herbmorph import logsafe
+
+    logsafe.setup(logging.WARNING)  # a spawned process: the coordinator's logging is not inherited
     try:
         from herbmorph.pipeline import Pipeline
 

@@ -19,7 +19,7 @@ from marshmallow import missing
 from webargs import fields, validate
 
 import herbmorph
-from herbmorph import urlguard
+from herbmorph import logsafe, urlguard
 from herbmorph.config import Settings
 from herbmorph.deepaas.errors import ApiError, BadRequest, from_document
 from herbmorph.deepaas.schema import build_response_schema
@@ -52,6 +52,7 @@ def _pipeline():
 
 def warm() -> None:
     """Load both models (DEEPaaS calls this once in each worker before serving)."""
+    logsafe.protect_handlers()  # deepaas-run's handlers: a client's file name is escaped there too
     _pipeline()
 
 
@@ -210,6 +211,7 @@ def predict(image=None, url=None, conf=None, imgsz=None, output="result", accept
     ``accept=image/png``. Raises :class:`ApiError` (a JSON 4xx/5xx) for anything else."""
     # deepaas-cli hands an option it was not given over as marshmallow's `missing`, not None.
     url, conf, imgsz = (None if v is missing else v for v in (url, conf, imgsz))
+    logsafe.protect_handlers()  # deepaas-cli does not call warm()
     try:
         try:
             _check_options(url, conf, imgsz, output or "result", accept or "application/json")

@@ -74,6 +74,7 @@ from urllib.parse import unquote_plus
 from herbmorph.config import Settings
 from herbmorph.errors import HerbmorphError
 from herbmorph.imageio import LoadedImage, describe, load_image, sha256_bytes
+from herbmorph.logsafe import escape_controls
 from herbmorph.oscar.pixels import PixelCache
 from herbmorph.outputs import (
     ERROR_SUFFIX,
@@ -478,7 +479,7 @@ def _remove_stale_counterparts(inv: Invocation, outcome: Outcome) -> None:
     try:
         failed = remove_objects(bucket, [base + sfx for sfx in stale], client=client_from_env(inv.env))
         if failed:
-            print(f"herbmorph area: could not remove stale {failed} from {bucket}", file=sys.stderr)
+            print(escape_controls(f"herbmorph area: could not remove stale {failed} from {bucket}"), file=sys.stderr)
     except Exception as exc:  # noqa: BLE001 - never let the clean-up cost the document
         print(f"herbmorph area: stale clean-up skipped ({type(exc).__name__})", file=sys.stderr)
 
@@ -490,7 +491,7 @@ def _last_resort(stage: str, exc: BaseException, env: Mapping[str, str]) -> int:
     """Nothing worked (no TMP_OUTPUT_DIR, unknown stage...): try once more to leave a document."""
     out = env.get("TMP_OUTPUT_DIR")
     key = env.get("STORAGE_OBJECT_KEY") or env.get("INPUT_FILE_PATH") or ""
-    print(f"herbmorph {stage or '?'}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    print(escape_controls(f"herbmorph {stage or '?'}: {type(exc).__name__}: {exc}"), file=sys.stderr)
     if not out:
         return EXIT_NOTHING
     try:
@@ -498,7 +499,7 @@ def _last_resort(stage: str, exc: BaseException, env: Mapping[str, str]) -> int:
         write_error(Path(out), rel, error_document(ImageInfo(uri=key or "<unknown>"), stage or "oscar", exc))
         return EXIT_ERROR_DOC
     except Exception as exc2:  # noqa: BLE001
-        print(f"herbmorph {stage or '?'}: cannot write an error document: {exc2}", file=sys.stderr)
+        print(escape_controls(f"herbmorph {stage or '?'}: cannot write an error document: {exc2}"), file=sys.stderr)
         return EXIT_NOTHING
 
 
@@ -523,9 +524,14 @@ def main(stage: str | None = None, env: Mapping[str, str] | None = None) -> int:
     _remove_stale_counterparts(inv, outcome)
     names = ", ".join(str(p.relative_to(inv.out_dir)) for p in outcome.written) or "nothing"
     line = f"herbmorph {stage}: {inv.key} -> {names}" + (f" ({outcome.note})" if outcome.note else "")
-    print(line, file=sys.stderr if outcome.code else sys.stdout)
+    print(escape_controls(line), file=sys.stderr if outcome.code else sys.stdout)  # the key is the uploader's
     return outcome.code
 
 
 if __name__ == "__main__":
+    import logging
+
+    from herbmorph import logsafe
+
+    logsafe.setup(logging.WARNING)
     sys.exit(main())

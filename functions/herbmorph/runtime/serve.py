@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -68,9 +67,11 @@ def _table(rt) -> Table:
 
 def main(args) -> int:
     console = Console(stderr=True)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", datefmt="%H:%M:%S",
-                        handlers=[RichHandler(console=console, show_path=False)] if console.is_terminal
-                        else [logging.StreamHandler(sys.stderr)])
+    from herbmorph import logsafe
+
+    # one record, one line: a key with a newline or an escape sequence cannot forge or split one
+    logsafe.setup(logging.INFO, RichHandler(console=console, show_path=False) if console.is_terminal
+                  else logsafe.one_line_handler(fmt="%(message)s"), fmt="%(message)s")
     from .runtime import Runtime
 
     opts = options(args)

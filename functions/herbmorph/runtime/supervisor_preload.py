@@ -23,3 +23,13 @@ if getattr(yaml, "CSafeLoader", None) is not None:
         return yaml.load(stream, Loader=yaml.CSafeLoader)
 
     yaml.safe_load = _c_safe_load
+
+# The supervisor logs the object key it downloads and uploads as it got it. Its stream handler
+# gets herbmorph's one-line formatter (same format string), so a key with a newline or an escape
+# sequence cannot forge or split a line in the stage logs (herbmorph.logsafe).
+import faassupervisor.logger  # noqa: E402
+
+from herbmorph.logsafe import one_line_handler  # noqa: E402
+
+faassupervisor.logger._get_stream_handler = lambda: one_line_handler(
+    fmt="%(asctime)s - %(name)s - %(levelname)s - %(message)s")

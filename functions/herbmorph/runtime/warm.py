@@ -22,6 +22,8 @@ import sys
 import threading
 import time
 
+from herbmorph.logsafe import escape_controls
+
 _LEN = struct.Struct(">I")
 MAX_MESSAGE = 64 * 2**20
 REQUEST_TIMEOUT = 30.0  # seconds a connected caller has to send its request
@@ -63,13 +65,13 @@ def forward(argv: list[str], path: str | None = None) -> int | None:
         try:
             sock.connect(path)
         except OSError as exc:
-            print(f"herbmorph: warm worker at {path!r} unreachable ({exc}); running cold", file=sys.stderr)
+            print(escape_controls(f"herbmorph: warm worker at {path!r} unreachable ({exc}); running cold"), file=sys.stderr)
             return None
         try:
             _send(sock, {"argv": list(argv), "env": dict(os.environ)})
             reply = _recv(sock)
         except (OSError, ConnectionError, ValueError) as exc:
-            print(f"herbmorph: warm worker failed mid-call ({exc})", file=sys.stderr)
+            print(escape_controls(f"herbmorph: warm worker failed mid-call ({exc})"), file=sys.stderr)
             return 2
     sys.stdout.write(reply.get("stdout", ""))
     sys.stderr.write(reply.get("stderr", ""))
@@ -120,8 +122,13 @@ def serve_worker(stage: str, socket_path: str, conn, env: dict) -> None:
     # No PDEATHSIG here: it fires when the *thread* that started us ends, not the runtime. The
     # control pipe's EOF is what ends a worker whose runtime died, SIGKILL included.
     os.environ.update(env)
+    import logging
+
+    from herbmorph import logsafe
     from herbmorph.config import Settings
     from herbmorph.oscar import handler
+
+    logsafe.setup(logging.WARNING)  # to the sys.stderr of the moment: each call's captured stderr
 
     if stage in ("segment", "scale"):
         try:
