@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -145,8 +146,12 @@ def test_sheet_ground_truth_is_exact(i):
     assert (gt["width"], gt["height"]) == (W, H) and labels.shape == (H, W)
     ppc = gt["px_per_cm"]
     assert LOW[0] <= ppc <= LOW[1]
-    w_cm, h_cm = sorted([(gt["paper_bbox"][2] - gt["paper_bbox"][0]) / ppc,
-                         (gt["paper_bbox"][3] - gt["paper_bbox"][1]) / ppc])
+    if gt["skew_deg"]:  # turned on a table: the paper's own sides, not its box
+        q = np.asarray(gt["paper_corners"])
+        w_cm, h_cm = sorted(np.hypot(*(q[[1, 2]] - q[[0, 1]]).T) / ppc)
+    else:
+        w_cm, h_cm = sorted([(gt["paper_bbox"][2] - gt["paper_bbox"][0]) / ppc,
+                             (gt["paper_bbox"][3] - gt["paper_bbox"][1]) / ppc])
     assert 25.9 <= w_cm <= 30.1 and 37.9 <= h_cm <= 44.1
     assert 1 <= len(gt["organs"]) <= 25
     for k, o in enumerate(gt["organs"], start=1):
@@ -160,7 +165,7 @@ def test_sheet_ground_truth_is_exact(i):
         assert m[poly[:, 1], poly[:, 0]].all()  # contour vertices are mask pixels
     sc = gt["scale"]
     if sc is not None:
-        assert sc["design"] in RULER_DESIGNS and sc["rotation"] in (0, 90, 180, 270)
+        assert sc["design"] in (*RULER_DESIGNS, "target") and sc["rotation"] in (0, 90, 180, 270)
         x1, y1, x2, y2 = sc["bbox"]
         assert 0 <= x1 < x2 <= W and 0 <= y1 < y2 <= H
         assert sc["digits"]
@@ -183,8 +188,8 @@ def test_sheet_ruler_lattice_survives_placement():
     for i in range(40):
         s = generate_sheet_sample(np.random.default_rng([123, i]), (30.0, 45.0))
         sc = s.gt["scale"]
-        if sc is None or sc["rotation"] in seen:
-            continue
+        if sc is None or sc["rotation"] in seen or s.gt["skew_deg"] or sc["design"] == "target":
+            continue  # straight rulers here; turned sheets and targets have tests of their own
         seen.add(sc["rotation"])
         ppc = s.gt["px_per_cm"]
         x1, y1, x2, y2 = [int(round(v)) for v in sc["bbox"]]
@@ -262,3 +267,64 @@ def test_export_labels_pass_ultralytics_checks(tmp_path):
             out = utils.verify_image_label((str(img), str(lbl), "", False, ncls, 0, 0, False))
             assert out[0] is not None, out[-1]
             assert out[8] == 0, out[-1]  # not corrupt
+
+
+# --------------------------------------------------------------------------- colour targets, turned sheets
+@pytest.mark.parametrize("ppc", [30.0, 71.3])
+@pytest.mark.parametrize("seed", [1, 2, 4])
+def test_colour_target_scales_and_quarter_inch_patches(ppc, seed):
+    from herbmorph.synth.targets import render_target
+
+    t = render_target(np.random.default_rng(seed), ppc)
+    ppi = ppc * CM_PER_INCH
+    inch = sorted((d for d in t.digits if d["unit"] == "inch"), key=lambda d: d["value"])
+    assert [d["value"] for d in inch] == [0, 1, 2, 3, 4]
+    sign = -1 if t.extra["inch_reversed"] else 1
+    for d in inch:
+        assert d["cx"] == pytest.approx(t.inch_x0 + sign * d["value"] * ppi, abs=1e-6)
+    cm = [d for d in t.digits if d["unit"] == "cm"]
+    assert t.extra["inch_reversed"] == bool(cm)  # beside a cm scale the inches run backwards
+    for d in cm:
+        assert d["cx"] == pytest.approx(t.x0 + d["value"] * ppc, abs=1e-6)
+    patches = t.extra["patch_digits"]
+    assert [d["value"] for d in patches] == list(range(1, len(patches) + 1))
+    assert np.allclose(np.diff([d["cx"] for d in patches]), ppi / 4)  # the 37%-wrong trap
+    y0, y1 = t.inch_band
+    prof = _ink(t.image[int(np.ceil(y0)):int(np.floor(y1)) + 1]).mean(axis=0)
+    lo, hi = sorted((t.inch_x0, t.inch_x0 + sign * 4 * ppi))
+    div = t.extra["inch_div"]
+    per, _ = _period_and_phase(prof, int(lo) - 2, int(hi) + 3, ppi / div)
+    assert per * div / CM_PER_INCH == pytest.approx(ppc, rel=3e-3)
+
+
+def test_turned_sheet_ground_truth_is_exact():
+    """A sheet photographed askew: organs read again from the turned label map, and the ruler's
+    tick lattice found along its turned axis from its turned tick 0."""
+    for i in range(200):
+        s = generate_sheet_sample(np.random.default_rng([31, i]), (30.0, 45.0), seed=[31, i])
+        sc = s.gt["scale"]
+        if s.gt["skew_deg"] and sc and sc["design"] not in ("target",):
+            break
+    else:
+        pytest.fail("no turned sheet with a ruler in 200 draws")
+    img, gt, labels = s.image, s.gt, s.labels
+    assert 3 <= abs(gt["skew_deg"]) <= 35 and labels.shape == img.shape[:2] == (gt["height"], gt["width"])
+    for k, o in enumerate(gt["organs"], start=1):
+        m = labels == k
+        assert o["area_px"] == int(m.sum()) > 0
+        ys, xs = np.nonzero(m)
+        assert o["bbox"] == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+        poly = np.asarray(o["polygon"])
+        assert m[poly[:, 1], poly[:, 0]].all()
+    ppc = gt["px_per_cm"]
+    ax = np.asarray(sc["axis"], float)
+    assert np.hypot(*ax) == pytest.approx(1.0, abs=1e-4)
+    n_cm = max(d["value"] for d in sc["digits"] if d["unit"] == "cm")
+    t = np.arange(-0.5 * ppc, (n_cm + 0.5) * ppc, 0.25)
+    grey = img.astype(np.float32).mean(axis=2)
+    pts = np.asarray(sc["tick0"]) + t[:, None] * ax
+    prof = cv2.remap(grey, pts[:, 0].astype(np.float32)[None], pts[:, 1].astype(np.float32)[None],
+                     cv2.INTER_LINEAR)[0]
+    prof = 255 - prof if np.median(prof) > 127 else prof
+    per, _ = _period_and_phase(np.repeat(prof, 1), 0, len(prof), ppc / 10 / 0.25)
+    assert per * 0.25 * 10 == pytest.approx(ppc, rel=5e-3)

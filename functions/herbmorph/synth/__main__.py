@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--start", type=int, default=0)
     g.add_argument("--min-ppc", type=float, default=15.0)
-    g.add_argument("--max-ppc", type=float, default=150.0)
+    g.add_argument("--max-ppc", type=float, default=250.0)
     g.add_argument("--workers", type=int, default=1)
     g.add_argument("--resume", action="store_true", help="keep sheets already written")
     g.add_argument("--quiet", action="store_true")

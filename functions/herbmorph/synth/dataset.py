@@ -76,7 +76,7 @@ def _progress(progress: bool, total: int, desc: str):
         yield lambda: bar.advance(task)
 
 
-def generate_dataset(out_dir: Path, n: int, seed: int, px_per_cm_range=(15, 150),
+def generate_dataset(out_dir: Path, n: int, seed: int, px_per_cm_range=(15, 250),
                      workers: int = 1, progress: bool = True, overwrite: bool = True,
                      start: int = 0) -> list[Path]:
     """Generate sheets ``start .. start+n-1`` into ``out_dir``; returns the image paths in order.

@@ -21,6 +21,8 @@ from ..results import ORGAN_CLASSES
 from . import clutter, organs
 from .paper import make_paper, smooth_noise
 from .rulers import RULER_DESIGNS, RulerDrawing, render_colour_chart, render_ruler
+from .skew import skew_sample
+from .targets import render_target
 
 GT_FORMAT = """
 {"width": W, "height": H, "px_per_cm": float, "seed": any, "paper_bbox": [x1,y1,x2,y2],
@@ -35,6 +37,7 @@ GT_FORMAT = """
 
 ROTATIONS = (0, 90, 180, 270)
 _ROT_P = np.array([0.45, 0.2, 0.15, 0.2])
+TARGET_P = 0.12  # share of scales drawn as a colour target (Golden Thread, Kodak) instead of a ruler
 _DESIGN_P = np.array([0.24, 0.16, 0.14, 0.12, 0.2, 0.14])  # RULER_DESIGNS order
 MAX_ORGANS = 25
 
@@ -220,12 +223,14 @@ class _Sheet:
         rng = self.rng
         for _ in range(8):
             design = str(rng.choice(RULER_DESIGNS, p=_DESIGN_P))
+            if rng.random() < TARGET_P:  # a colour target with an inch (and cm) scale instead
+                design = "target"
             rot = int(rng.choice(ROTATIONS, p=_ROT_P))
             in_band = self.layout.band is not None and rng.random() < 0.8
             if in_band:  # institutional scans: ruler in the dark band above the sheet
                 design = str(rng.choice(["cm-white", "cm-black", "dual", "block", "cm-15"]))
                 rot = 0 if rng.random() < 0.85 else 180
-            d = render_ruler(rng, self.ppc, design)
+            d = render_target(rng, self.ppc) if design == "target" else render_ruler(rng, self.ppc, design)
             modes = ["edge", "edge", "free"]
             if in_band:
                 modes = ["band"]
@@ -571,7 +576,7 @@ class SheetSample:
     labels: np.ndarray     # H×W uint8: 0 paper, k organ k-1, 255 non-plant
 
 
-def generate_sheet_sample(rng: np.random.Generator, px_per_cm_range=(15.0, 150.0),
+def generate_sheet_sample(rng: np.random.Generator, px_per_cm_range=(15.0, 250.0),
                           seed: Any = None) -> SheetSample:
     ppc = float(rng.uniform(*px_per_cm_range))
     s = _Sheet(rng, ppc)
@@ -598,10 +603,11 @@ def generate_sheet_sample(rng: np.random.Generator, px_per_cm_range=(15.0, 150.0
         "seed": seed, "paper_bbox": [float(v) for v in s.layout.paper],
         "organs": organs_gt, "scale": s.scale, "distractors": s.distractors,
     }
-    return SheetSample(image, gt, s.labels)
+    image, labels, gt = skew_sample(rng, image, s.labels, gt)
+    return SheetSample(image, gt, labels)
 
 
-def generate_sheet(rng: np.random.Generator, px_per_cm_range=(15.0, 150.0),
+def generate_sheet(rng: np.random.Generator, px_per_cm_range=(15.0, 250.0),
                    seed: Any = None) -> tuple[np.ndarray, dict]:
     """Draw one synthetic sheet. Returns (RGB uint8 image, GT dict); see GT_FORMAT."""
     s = generate_sheet_sample(rng, px_per_cm_range, seed)
