@@ -160,3 +160,16 @@ def test_views_read_side_by_side_or_one_by_one_give_the_same_reading(monkeypatch
         readings[threads] = got
     assert readings["2"] == readings["1"]
     assert any(g[0] is not None for g in readings["2"])
+
+
+@pytest.mark.parametrize("ppc,seed", [(25.0, 0), (25.0, 3), (45.0, 2), (70.0, 1)])
+def test_colour_target_is_read_by_its_scale_never_by_its_patches(ppc, seed):
+    """A colour target: an inch scale (with a cm scale beside it, or not) and patches numbered at
+    a quarter-inch pitch. At 25 px/cm its 1/8-inch ticks fall at half the patch pitch, which made
+    the patch numbers pass as cm with a half-cm lattice, 36% wrong, until the ticks that confirm
+    a row of numbers had to lie beside it."""
+    from herbmorph.synth.targets import render_target
+
+    r = read_ruler(render_target(np.random.default_rng([seed, int(ppc)]), ppc).image)
+    assert r.px_per_cm is not None, r.reason
+    assert abs(r.px_per_cm - ppc) / ppc < 0.02, r.method

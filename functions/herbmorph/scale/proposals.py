@@ -70,17 +70,18 @@ def _window_scores(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     h, w = gray.shape
     if h < BAND_PX or w < WINDOW_PX:
         return np.zeros((0, 0)), np.zeros((0, 0))
-    g = gray.astype(np.float32)
-    # Band means, computed once for every row start (cumulative sum over rows).
-    cs = np.cumsum(np.vstack([np.zeros((1, w), np.float32), g]), axis=0)
-    starts = np.arange(0, h - BAND_PX + 1, BAND_PX // 2)
-    bands = (cs[starts + BAND_PX] - cs[starts]) / BAND_PX                # (nb, w)
+    # Band means: mean rows of half a band each, then neighbours averaged (a band of BAND_PX
+    # rows every BAND_PX/2 rows).
+    half = BAND_PX // 2
+    n_half = h // half
+    halves = gray[:n_half * half].reshape(n_half, half, w).mean(axis=1, dtype=np.float32)
+    bands = 0.5 * (halves[:-1] + halves[1:])                            # (nb, w)
+    # Detrend each band by a moving average of ~MAX_PERIOD (shading and label edges are slow),
+    # once along the whole row, before it is cut into windows.
+    bands = bands - ndimage.uniform_filter1d(bands, size=int(MAX_PERIOD_PX) | 1, axis=1, mode="nearest")
     wstarts = np.arange(0, w - WINDOW_PX + 1, WINDOW_PX // 2)
     idx = wstarts[:, None] + np.arange(WINDOW_PX)[None, :]
-    win = bands[:, idx]                                                  # (nb, nw, W)
-    # Detrend each window by a moving average of ~MAX_PERIOD: shading and label edges are slow.
-    smooth = ndimage.uniform_filter1d(win, size=int(MAX_PERIOD_PX) | 1, axis=2, mode="nearest")
-    x = win - smooth
+    x = bands[:, idx]                                                    # (nb, nw, W)
     x -= x.mean(axis=2, keepdims=True)
     contrast = x.std(axis=2)
     spec = np.abs(sfft.rfft(x * np.hanning(WINDOW_PX).astype(np.float32), axis=2)) ** 2  # float32 throughout

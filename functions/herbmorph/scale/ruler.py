@@ -32,6 +32,9 @@ CM_LEVEL_ONLY_BELOW_PX = 28.0  # a half-cm lattice may stand in for the mm one o
                         # chart's patches (or the digits themselves) produce
 MAX_PHASE = 0.3         # numbers of a block ruler sit beside their cell edge (measured 0.21 on a real one);
                         # a colour chart centres them in its patches, half a period away
+TICKS_WITHIN_DH = 2.5   # the ticks that confirm a row of numbers lie within this many digit
+TICKS_WITHIN_UNITS = 1.0  # heights of the row's band, or this many numbered units of it, if more
+                        # (small numbers beside long cm ticks)
 DIGIT_BAND = 1.0        # rows within this many digit heights of a number's centre are digits
 MAX_DUTY = 0.3          # ticks are thin lines; colour-chart patches fill their period
 OCR_TARGET_SHORT_SIDE = 160  # upscale small crops so digits reach Tesseract-friendly size
@@ -274,13 +277,19 @@ def _confirm(view: _View, est: SpacingEstimate, allow_cm_level: bool) -> tuple[R
             continue
         # Measure ticks away from the numbers: a row of digits is periodic too.
         bands = [(d.y - DIGIT_BAND * view.digit_height, d.y + DIGIT_BAND * view.digit_height) for d in est.digits]
+        # ... but close to them: a ruler prints its numbers right beside their ticks. Ticks far
+        # away belong to something else (a colour target's 1/8-inch ticks beyond its patches
+        # confirm the patch numbers' quarter-inch pitch as half-cm ticks).
+        ys = [d.y for d in est.digits]
+        reach = max((DIGIT_BAND + TICKS_WITHIN_DH) * view.digit_height, TICKS_WITHIN_UNITS * d_up)
+        near = (min(ys) - reach, max(ys) + reach)
         # The ticks must run along the numbered length, not fill one corner of it.
         extent = 0.6 * (max(d.x for d in est.digits) - min(d.x for d in est.digits))
         tick_img = view.tick_img if view.tick_img is not None else view.img
         # ... and only there: beyond the end numbers (plus a unit of margin) lies other content.
         span = (min(d.x for d in est.digits) - 1.2 * d_up, max(d.x for d in est.digits) + 1.2 * d_up)
         lat = lattice_either_polarity(tick_img, d_up / n, exclude=bands, min_extent=extent,
-                                      upscale=view.scale, x_range=span)
+                                      upscale=view.scale, x_range=span, y_range=near)
         if lat is None:
             continue
         if lat.snr < MIN_SNR or lat.dominance < MIN_DOMINANCE:

@@ -58,7 +58,14 @@ def _detrend(profile: np.ndarray, window: int) -> np.ndarray:
 
 
 def phasors(n: int, periods: np.ndarray) -> np.ndarray:
-    return np.exp(-2j * np.pi * np.outer(1.0 / periods, np.arange(n, dtype=np.float64)))
+    """e^{-2πin/p} for each period (rows) and sample n, in single precision: power ratios need
+    no more, and the basis is the bulk of the lattice search's time."""
+    phase = (2 * np.pi) * np.outer(1.0 / periods, np.arange(n, dtype=np.float64)) % (2 * np.pi)
+    phase = phase.astype(np.float32)
+    out = np.empty(phase.shape, np.complex64)
+    out.real = np.cos(phase)
+    out.imag = -np.sin(phase)
+    return out
 
 
 def refine_period(x: np.ndarray, period: float) -> tuple[float, int, float, tuple[float, float]] | None:
@@ -100,8 +107,12 @@ def _overlap(strip: tuple[int, int], bands) -> float:
 
 def find_lattice(gray: np.ndarray, expected: float, rel_window: float = 0.06,
                  n_strips: int = 6, exclude=(), min_extent: float = 0.0,
-                 upscale: float = 1.0, x_range: tuple[float, float] | None = None) -> Lattice | None:
+                 upscale: float = 1.0, x_range: tuple[float, float] | None = None,
+                 y_range: tuple[float, float] | None = None) -> Lattice | None:
     """Best strip whose dominant periodicity sits at ``expected`` (± rel_window).
+
+    ``y_range`` limits the rows searched (the ticks of a row of numbers lie beside it);
+    ``exclude`` bands are in the full image's rows.
 
     ``x_range`` limits the profile to the columns the ruler spans (a generous crop also holds
     whatever lies beyond the ruler's ends, whose stray peaks would dilute the lattice)."""
@@ -112,6 +123,13 @@ def find_lattice(gray: np.ndarray, expected: float, rel_window: float = 0.06,
         if x1 - x0 < 8:
             return None
         gray = gray[:, x0:x1]
+    y0 = 0
+    if y_range is not None:
+        y0 = int(np.clip(np.floor(y_range[0]), 0, gray.shape[0]))
+        gray = gray[y0:int(np.clip(np.ceil(y_range[1]), y0, gray.shape[0]))]
+        exclude = [(b0 - y0, b1 - y0) for b0, b1 in exclude]
+        if gray.shape[0] < 2:
+            return None
     # Periods under MIN_PERIOD_PX *original* pixels are aliasing, even in an upscaled view.
     min_period = MIN_PERIOD_PX * upscale
     if expected < min_period:
@@ -123,8 +141,9 @@ def find_lattice(gray: np.ndarray, expected: float, rel_window: float = 0.06,
     keep = None
     if exclude:
         keep = np.ones(gray.shape[0], bool)
-        for b0, b1 in exclude:
-            keep[max(0, int(np.floor(b0))):max(0, int(np.ceil(b1)))] = False
+        h = gray.shape[0]
+        for b0, b1 in exclude:  # bands may run off the view (±inf: everything beyond a row)
+            keep[int(np.clip(np.floor(b0), 0, h)):int(np.clip(np.ceil(b1), 0, h))] = False
     # A tick is a few periods long: in a crop much taller than the ruler (a generous candidate
     # box), six strips would each dilute the ticks with rows of paper. Strips of about
     # STRIP_PERIODS periods keep them strong, however tall the crop.
@@ -135,7 +154,7 @@ def find_lattice(gray: np.ndarray, expected: float, rel_window: float = 0.06,
         return None
     # Every strip's periodogram, |Σ x·e^{-2πin/p}|² / (N·var): ~1 for noise, ≫1 for a lattice,
     # in one matrix product (one BLAS call, not one per strip).
-    xs = np.stack([x for _, x in strips], axis=1)
+    xs = np.stack([x for _, x in strips], axis=1).astype(np.float32)
     var = np.maximum((xs * xs).sum(axis=0), 1e-12)
     powers_near = np.abs(phasors(gray.shape[1], near) @ xs) ** 2 / var
     powers_band = np.abs(phasors(gray.shape[1], band) @ xs) ** 2 / var
@@ -160,7 +179,7 @@ def find_lattice(gray: np.ndarray, expected: float, rel_window: float = 0.06,
         period, n_ticks, duty, (lo, hi) = refined
         if hi - lo < min_extent:
             continue
-        cand = Lattice(period, snr, dominance, n_ticks, duty, strip, (lo + x0, hi + x0))
+        cand = Lattice(period, snr, dominance, n_ticks, duty, (strip[0] + y0, strip[1] + y0), (lo + x0, hi + x0))
         if best is None or (cand.snr * min(cand.dominance, 3.0)) > (best.snr * min(best.dominance, 3.0)):
             best = cand
     return best
