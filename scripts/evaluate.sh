@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Held-out evaluation: 100 synthetic sheets with another seed (7), full 15–150 px/cm range.
+# Held-out evaluation: 100 synthetic sheets with another seed (7), full 15–250 px/cm range, colour targets and sheets photographed askew included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

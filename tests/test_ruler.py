@@ -1,4 +1,7 @@
 """Ruler reading with real Tesseract on rendered rulers: right, or null with a reason — never wrong."""
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 
@@ -173,3 +176,13 @@ def test_colour_target_is_read_by_its_scale_never_by_its_patches(ppc, seed):
     r = read_ruler(render_target(np.random.default_rng([seed, int(ppc)]), ppc).image)
     assert r.px_per_cm is not None, r.reason
     assert abs(r.px_per_cm - ppc) / ppc < 0.02, r.method
+
+
+def test_dual_ruler_inch_numbers_are_not_confirmed_by_half_cm_harmonics():
+    """A crop of one of our own synthetic sheets (held-out seed 7, sheet 61: a dual ruler at
+    20.55 px/cm, standing). Only its inch numbers are readable; mm ticks are a 2-px blur, and the
+    half-cm ticks' second harmonic (2.5 mm) sits 1.6% from a tenth of an inch, so a "mm lattice"
+    confirmed the inch numbers as cm: 51.4 px/cm, 2.5x wrong. The inch reading is right."""
+    img = cv2.cvtColor(cv2.imread(str(Path(__file__).parent / "data" / "dual-ruler-20ppc.png")), cv2.COLOR_BGR2RGB)
+    r = read_ruler(img)
+    assert r.px_per_cm is not None and abs(r.px_per_cm / 20.55 - 1) < 0.02, (r.px_per_cm, r.method, r.reason)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -17,7 +17,7 @@ import numpy as np
 from ..results import Digit
 from .ocr import cc_char_boxes, tesseract_digits
 from .spacing import SpacingEstimate, fit_digit_rows, paper_px_per_unit
-from .ticks import Lattice, find_lattice
+from .ticks import Lattice, alternation_power, find_lattice
 
 CM_PER_INCH = 2.54
 AGREE_REL = 0.03        # digit spacing and tick lattice must agree within 3%
@@ -175,6 +175,9 @@ class _View:
     digit_height: float
     tick_img: np.ndarray | None = None  # same geometry, *unfiltered*: the bilateral filter
                                          # smears 1-px mm ticks into the background
+    peers: list[SpacingEstimate] = field(default_factory=list)  # other views' rows, in this
+                                         # view's pixels: a dual ruler's cm row may be read
+                                         # in one view and its inch row in another
 
     @property
     def support(self) -> tuple[int, float]:
@@ -229,6 +232,13 @@ def lattice_either_polarity(tick_img: np.ndarray, expected: float, **kw) -> Latt
     return inv if _lattice_strength(inv) > _lattice_strength(lat) else lat
 
 
+def half_cm_in_disguise(tick_img: np.ndarray, lat: Lattice, near: tuple[float, float]) -> bool:
+    """A mm lattice's comb is strongest at its own period; one whose rows are stronger at twice
+    the period is a coarser lattice seen through its harmonic."""
+    fund = alternation_power(tick_img, lat.period, lat.span, near)
+    return alternation_power(tick_img, 2 * lat.period, lat.span, near) > fund
+
+
 def digit_phase(digits, lat: Lattice) -> float:
     """Median distance, in periods, from each number's centre to the nearest lattice line."""
     ph = [((d.x - lat.span[0]) / lat.period) % 1.0 for d in digits]
@@ -268,7 +278,7 @@ def _confirm(view: _View, est: SpacingEstimate, allow_cm_level: bool) -> tuple[R
         # is no ruler evidence: its only period is the digits' own, as on a colour chart.
         hypotheses += [(2, "cm")]
     seen: list[str] = []
-    others = [f for f in view.fits if f is not est]
+    others = [f for f in view.fits if f is not est] + view.peers
     for n, unit in hypotheses:
         if d_orig / n < MIN_TICK_PX and n > 2:
             continue
@@ -298,10 +308,20 @@ def _confirm(view: _View, est: SpacingEstimate, allow_cm_level: bool) -> tuple[R
         if n <= 2 and lat.duty > MAX_DUTY:
             seen.append(f"{n}/{unit}: lattice is blocks, not ticks (duty {lat.duty:.2f})")
             continue
+        if n == 10 and half_cm_in_disguise(tick_img, lat, near):
+            # Where mm ticks are a blur, the half-cm ticks' second harmonic sits at 2.5 mm, 1.6%
+            # from a tenth of an inch: a dual ruler's inch numbers then pass as cm, 2.54x wrong.
+            seen.append("10/cm: the lattice is the second harmonic of half-cm ticks, not mm ticks")
+            continue
         if n == 1 and (off := digit_phase(est.digits, lat)) > MAX_PHASE:
             # A colour chart prints its numbers in the middle of its patches, half a period
             # from the patch edges; a ruler prints each number on its own line.
             seen.append(f"1/cm: numbers sit between the lines, not on them (phase {off:.2f})")
+            continue
+        if n == 1 and (blocks := alternation_power(tick_img, 2 * d_up, span, near)) < MIN_SNR:
+            # One line per numbered unit is also an inch ruler whose 1/8-inch ticks are too fine
+            # to confirm (2.54x wrong); a block ruler alone alternates dark and light units.
+            seen.append(f"1/cm: no alternating cm blocks (power {blocks:.0f})")
             continue
         unit_px = lat.period * n
         if abs(unit_px - d_up) / d_up > AGREE_REL:
@@ -384,6 +404,9 @@ def read_ruler(crop_rgb: np.ndarray, min_conf: float = 75.0) -> RulerReading:
         # reverse): read the other polarity too before giving up.
         views += _read_views(gray, min_conf, other_polarity=True)
     views.sort(key=lambda v: v.support, reverse=True)
+    for v in views:
+        v.peers = [replace(f, px_per_unit=f.px_per_unit / o.scale * v.scale)
+                   for o in views if o is not v for f in o.fits]
     reasons: list[str] = []
     # Best-supported view first; another reading of the numbers may still confirm where the
     # best one's fits do not (each is a separate witness, judged by the same rules).

@@ -183,3 +183,22 @@ def find_lattice(gray: np.ndarray, expected: float, rel_window: float = 0.06,
         if best is None or (cand.snr * min(cand.dominance, 3.0)) > (best.snr * min(best.dominance, 3.0)):
             best = cand
     return best
+
+
+def alternation_power(gray: np.ndarray, period: float, x_range: tuple[float, float],
+                      y_range: tuple[float, float], n_strips: int = 6) -> float:
+    """Strongest normalised power, over row strips within ``y_range``, of the column profile at
+    ``period`` (over ``x_range``): how clearly the view alternates dark and light every half
+    period, as a block ruler's cells do. ~1 for no such pattern."""
+    x0, x1 = (int(np.clip(v, 0, gray.shape[1])) for v in (np.floor(x_range[0]), np.ceil(x_range[1])))
+    y0, y1 = (int(np.clip(v, 0, gray.shape[0])) for v in (np.floor(y_range[0]), np.ceil(y_range[1])))
+    if x1 - x0 < period or y1 - y0 < 2:
+        return 0.0
+    ph = phasors(x1 - x0, np.array([period]))[0]
+    best = 0.0
+    for _, prof in ink_profiles(gray[y0:y1, x0:x1], n_strips):
+        x = prof - prof.mean()
+        var = float(np.dot(x, x))
+        if var > 0:
+            best = max(best, float(np.abs(ph @ x.astype(np.float32)) ** 2 / var))
+    return best
