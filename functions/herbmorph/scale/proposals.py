@@ -88,14 +88,21 @@ def _window_scores(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     freqs = np.fft.rfftfreq(WINDOW_PX)
     band = (freqs >= 1.0 / MAX_PERIOD_PX) & (freqs <= 1.0 / MIN_PERIOD_PX)
     sb = spec[..., band]
-    # A line leaks into its neighbour bins through the window: count the peak with them.
-    peak_bin = np.argmax(sb, axis=2)
-    padded = np.pad(sb, ((0, 0), (0, 0), (1, 1)))
-    pb = peak_bin[..., None] + np.array([0, 1, 2])
-    peak = np.take_along_axis(padded, pb, axis=2).sum(axis=2)
-    share = peak / np.maximum(sb.sum(axis=2), 1e-6)
+    peak_bin = np.argmax(sb, axis=2) + int(np.argmax(band))  # in the full spectrum
+    # A comb of thin ticks puts its power in a line and its harmonics; ticks of alternating
+    # length (1/16 inch beside 1/8) also in the line at half the frequency. Each line leaks into
+    # its neighbour bins through the window, so each is counted with them.
+    n_bins = spec.shape[2]
+    padded = np.pad(spec, ((0, 0), (0, 0), (1, 1)))
+    peak = np.zeros(peak_bin.shape, np.float32)
+    for mult in (0.5, 1.0, 2.0):
+        centre = np.rint(peak_bin * mult).astype(int)
+        ok = (centre >= 2) & (centre < n_bins - 1)
+        idx = np.clip(centre, 1, n_bins - 2)[..., None] + np.array([0, 1, 2])  # padded: -1, 0, +1
+        peak += np.where(ok, np.take_along_axis(padded, idx, axis=2).sum(axis=2), 0.0)
+    share = peak / np.maximum(spec[..., 2:].sum(axis=2), 1e-6)
     share[contrast < MIN_CONTRAST] = 0.0
-    period = 1.0 / freqs[band][peak_bin]
+    period = 1.0 / freqs[peak_bin]
     return share, period
 
 
