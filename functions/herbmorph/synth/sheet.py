@@ -21,6 +21,7 @@ from ..results import ORGAN_CLASSES
 from . import clutter, organs
 from .paper import make_paper, smooth_noise
 from .rulers import RULER_DESIGNS, RulerDrawing, render_colour_chart, render_ruler
+from .masks import mask_truth
 from .skew import skew_sample
 from .targets import render_target
 
@@ -546,19 +547,11 @@ class _Sheet:
             k = i + 1
             h, w = od.mask.shape
             sub = self.labels[od.y:od.y + h, od.x:od.x + w]
-            m = (sub == k).astype(np.uint8)
-            area = int(m.sum())
-            if area == 0:
+            truth = mask_truth((sub == k).astype(np.uint8), od.x, od.y)
+            if truth is None:
                 continue
-            cs, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-            cs = sorted(cs, key=lambda c: (cv2.contourArea(c), len(c)), reverse=True)
-            polys = [(c.reshape(-1, 2) + [od.x, od.y]).tolist() for c in cs]
-            ys, xs = np.nonzero(m)
-            bbox = [float(od.x + xs.min()), float(od.y + ys.min()), float(od.x + xs.max() + 1),
-                    float(od.y + ys.max() + 1)]
             remap[k] = len(out) + 1
-            out.append({"class": od.cls, "class_id": ORGAN_CLASSES.index(od.cls),
-                        "polygon": polys[0], "polygons": polys, "bbox": bbox, "area_px": area})
+            out.append({"class": od.cls, "class_id": ORGAN_CLASSES.index(od.cls), **truth})
         # keep the label map consistent with the (possibly re-numbered) organ list
         if any(k != v for k, v in remap.items()) or len(remap) != len(self.organs):
             lut = np.zeros(256, np.uint8)

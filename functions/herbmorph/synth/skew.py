@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .masks import mask_truth
+
 SKEW_P = 0.12               # share of sheets turned
 SKEW_DEG = (3.0, 35.0)      # |angle| range
 MAX_SKEW_SIDE = 6000        # larger sheets stay straight (the turned canvas would be huge)
@@ -81,15 +83,9 @@ def organs_from_labels(organs: list[dict], labels: np.ndarray) -> tuple[list[dic
     out, lut = [], np.zeros(256, np.uint8)
     lut[255] = 255
     for k, o in enumerate(organs, start=1):
-        mask = (labels == k).astype(np.uint8)
-        area = int(mask.sum())
-        if area == 0:
+        truth = mask_truth((labels == k).astype(np.uint8))
+        if truth is None:
             continue
-        cs, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        cs = sorted(cs, key=lambda c: (cv2.contourArea(c), len(c)), reverse=True)
-        polys = [c.reshape(-1, 2).tolist() for c in cs]
-        ys, xs = np.nonzero(mask)
         lut[k] = len(out) + 1
-        out.append({**o, "polygon": polys[0], "polygons": polys, "area_px": area,
-                    "bbox": [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]})
+        out.append({**o, **truth})
     return out, lut[labels]
