@@ -127,7 +127,7 @@ def test_worker_crash_and_ctrl_c_on_local_folders(tmp_path):
     group, as a terminal sends it) stops cleanly with 130; the next run finishes the rest."""
     src, out, journal = tmp_path / "scans", tmp_path / "results", tmp_path / "journal.sqlite"
     src.mkdir()
-    names = [f"sheet {i}.jpg" for i in range(12)]
+    names = [f"sheet {i}.jpg" for i in range(24)]
     for i, name in enumerate(names):  # the sheets with rulers: seconds each, so a kill lands mid-image
         (src / name).write_bytes(sheet_bytes(i, sample=(0, 2)[i % 2]))
     before = {p.name: p.read_bytes() for p in src.iterdir()}
