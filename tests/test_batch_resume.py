@@ -121,20 +121,27 @@ def _wait_for(journal: Path, sql: str, at_least: int, proc, seconds: float = 300
         time.sleep(0.1)
 
 
+def _foreground_sigint() -> None:
+    """The batch runs as a terminal's foreground job would, where Ctrl-C interrupts it. A test
+    run started in the background by a non-interactive shell ignores SIGINT, and the child would
+    inherit that (Python then installs no KeyboardInterrupt handler), running to the end."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_worker_crash_and_ctrl_c_on_local_folders(tmp_path):
     """A worker SIGKILLed mid-image (as the OOM killer would) turns that image into a
     `worker-crashed` error document and is replaced; Ctrl-C (SIGINT to the whole foreground
     group, as a terminal sends it) stops cleanly with 130; the next run finishes the rest."""
     src, out, journal = tmp_path / "scans", tmp_path / "results", tmp_path / "journal.sqlite"
     src.mkdir()
-    names = [f"sheet {i}.jpg" for i in range(24)]
+    names = [f"sheet {i}.jpg" for i in range(12)]
     for i, name in enumerate(names):  # the sheets with rulers: seconds each, so a kill lands mid-image
         (src / name).write_bytes(sheet_bytes(i, sample=(0, 2)[i % 2]))
     before = {p.name: p.read_bytes() for p in src.iterdir()}
     cmd = [sys.executable, "-m", "herbmorph.cli", "batch", str(src), "--out", str(out), "--journal", str(journal),
            "--workers", "1", "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_foreground_sigint)
     _wait_for(journal, "SELECT count(*) FROM events WHERE action='measured'", 1, proc)
     time.sleep(0.5)  # the worker has taken the next sheet and is measuring it
     (pid,) = [int(p) for p in journal_rows(journal, "SELECT v FROM meta WHERE k='worker_pids'")[0][0].split(",")]
