@@ -72,6 +72,8 @@ def cmd_evaluate(args) -> int:
 
     pipeline = Pipeline(_settings(args)).setup()
     dataset = Path(args.dataset)
+    if args.plant_masks:
+        return evaluate_real_plants(pipeline, dataset, Path(args.plant_masks), args.json)
     if (dataset / "truth.json").is_file():
         return evaluate_real_scales(pipeline, dataset, args.json)
     n = len(list((dataset / "gt").glob("*.json")))
@@ -106,6 +108,30 @@ def evaluate_real_scales(pipeline, folder: Path, json_out: str | None) -> int:
     if json_out:
         Path(json_out).write_text(json.dumps(s, indent=2) + "\n")
     return 1 if s["wrong"] or s["errors"] else 0
+
+
+def evaluate_real_plants(pipeline, sheets: Path, masks: Path, json_out: str | None) -> int:
+    """Real sheets with binary plant masks: how much of the plant the organ polygons cover."""
+    from .evaluate_plants import evaluate_plant_masks
+
+    with _progress() as prog:
+        task = prog.add_task("evaluating", total=len(list(masks.glob("*.png"))))
+        s = evaluate_plant_masks(pipeline, sheets, masks, progress=lambda: prog.advance(task))
+    t = Table(title=f"Plant coverage on {s['sheets']} real sheets (union of organ polygons vs plant mask)")
+    for col in ("sheet", "organs", "IoU", "recall", "precision"):
+        t.add_column(col)
+    for r in s["rows"]:
+        if r["error"]:
+            t.add_row(r["sheet"], "–", "–", "–", f"[red]{r['error']}[/]")
+        else:
+            t.add_row(r["sheet"], str(r["organs"]), f"{r['iou']:.3f}", f"{r['recall']:.3f}", f"{r['precision']:.3f}")
+    out = Console()
+    out.print(t)
+    out.print(f"median IoU {s['iou_median']}, recall {s['recall_median']}, precision {s['precision_median']}; "
+              f"lowest IoU {s['iou_min']}; errors {s['errors']}")
+    if json_out:
+        Path(json_out).write_text(json.dumps(s, indent=2) + "\n")
+    return 1 if s["errors"] else 0
 
 
 def print_evaluation(s: dict) -> None:
@@ -175,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "scale on real sheets (a folder with truth.json)")
     e.add_argument("dataset")
     e.add_argument("--limit", type=int)
+    e.add_argument("--plant-masks", metavar="DIR", help="binary plant masks (<stem>.png, white = plant): "
+                   "report how much of the plant the organ polygons cover")
     e.add_argument("--json", help="also write the summary here")
     _model_flags(e)
     e.set_defaults(func=cmd_evaluate)
