@@ -13,7 +13,8 @@ import numpy as np
 
 from ..config import Settings
 from ..models import load_yolo, model_info, resolve_device
-from ..results import ORGAN_CLASSES, Organ, SegmentResult
+from ..results import Organ, SegmentResult
+from .classes import organ_class_map
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,9 @@ class SegmentPredictor:
         if self.model is None:
             self.model = load_yolo(self.settings.segment_weights, "segment")
             self.info = model_info(self.settings.segment_weights)
-            names = [self.model.names[i] for i in sorted(self.model.names)]
-            self.class_names = names if names else list(ORGAN_CLASSES)
+            # By name, never by index: a user's model may order, spell or extend its classes
+            # otherwise (see segment.classes).
+            self.class_map = organ_class_map(dict(self.model.names))
         return self
 
     # -- preprocess / predict / postprocess ---------------------------------------------------
@@ -96,6 +98,9 @@ class SegmentPredictor:
             confs = res.boxes.conf.cpu().numpy()
             classes = res.boxes.cls.cpu().numpy().astype(int)
             for i in np.argsort(-confs, kind="stable"):
+                organ_class = self.class_map.get(int(classes[i]))
+                if organ_class is None:
+                    continue  # a non-organ label of the user's model (a ruler, a barcode)
                 out = mask_to_original(masks[i], boxes[i], lb, orig_hw)
                 if out is None:
                     continue
@@ -105,7 +110,7 @@ class SegmentPredictor:
                 if area == 0 or len(polygon) < 3:
                     continue
                 organs.append(Organ(
-                    id=len(organs), class_=self.class_names[classes[i]], confidence=round(float(confs[i]), 4),
+                    id=len(organs), class_=organ_class, confidence=round(float(confs[i]), 4),
                     bbox=[round(float(v), 1) for v in boxes[i]], polygon=polygon, area_px=float(area)))
         return SegmentResult(organs=organs, model=self.info, imgsz=imgsz, conf=conf)
 
