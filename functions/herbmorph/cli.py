@@ -92,21 +92,15 @@ def evaluate_real_scales(pipeline, folder: Path, json_out: str | None) -> int:
     from .evaluate_scale import evaluate_truth
 
     n = len(json.loads((folder / "truth.json").read_text()))
-    with _progress() as prog:
-        task = prog.add_task("evaluating", total=n)
-        s = evaluate_truth(pipeline, folder, progress=lambda: prog.advance(task))
+    s = _with_progress(n, lambda advance: evaluate_truth(pipeline, folder, progress=advance))
     t = Table(title=f"Scale on {s['sheets']} real sheets ({folder.name})")
     for col in ("sheet", "truth px/cm", "px/cm", "error %", "outcome", "method or reason"):
         t.add_column(col)
     for r in s["rows"]:
         t.add_row(r["sheet"], f"{r['truth_px_per_cm']:.2f}", "–" if r["px_per_cm"] is None else f"{r['px_per_cm']:.2f}",
                   "–" if r["rel_err_pct"] is None else f"{r['rel_err_pct']:+.2f}", r["outcome"], r["detail"][:70])
-    out = Console()
-    out.print(t)
-    out.print(f"within 2%: {s['within_2pct']}  wrong: {s['wrong']}  null: {s['null']}  errors: {s['errors']}  "
-              f"(median ms: segment {s['segment_ms_median']}, scale {s['scale_ms_median']})")
-    if json_out:
-        Path(json_out).write_text(json.dumps(s, indent=2) + "\n")
+    _report(t, f"within 2%: {s['within_2pct']}  wrong: {s['wrong']}  null: {s['null']}  errors: {s['errors']}  "
+               f"(median ms: segment {s['segment_ms_median']}, scale {s['scale_ms_median']})", s, json_out)
     return 1 if s["wrong"] or s["errors"] else 0
 
 
@@ -114,9 +108,8 @@ def evaluate_real_plants(pipeline, sheets: Path, masks: Path, json_out: str | No
     """Real sheets with binary plant masks: how much of the plant the organ polygons cover."""
     from .evaluate_plants import evaluate_plant_masks
 
-    with _progress() as prog:
-        task = prog.add_task("evaluating", total=len(list(masks.glob("*.png"))))
-        s = evaluate_plant_masks(pipeline, sheets, masks, progress=lambda: prog.advance(task))
+    s = _with_progress(len(list(masks.glob("*.png"))),
+                       lambda advance: evaluate_plant_masks(pipeline, sheets, masks, progress=advance))
     t = Table(title=f"Plant coverage on {s['sheets']} real sheets (union of organ polygons vs plant mask)")
     for col in ("sheet", "organs", "IoU", "recall", "precision"):
         t.add_column(col)
@@ -125,13 +118,24 @@ def evaluate_real_plants(pipeline, sheets: Path, masks: Path, json_out: str | No
             t.add_row(r["sheet"], "–", "–", "–", f"[red]{r['error']}[/]")
         else:
             t.add_row(r["sheet"], str(r["organs"]), f"{r['iou']:.3f}", f"{r['recall']:.3f}", f"{r['precision']:.3f}")
-    out = Console()
-    out.print(t)
-    out.print(f"median IoU {s['iou_median']}, recall {s['recall_median']}, precision {s['precision_median']}; "
-              f"lowest IoU {s['iou_min']}; errors {s['errors']}")
-    if json_out:
-        Path(json_out).write_text(json.dumps(s, indent=2) + "\n")
+    _report(t, f"median IoU {s['iou_median']}, recall {s['recall_median']}, precision {s['precision_median']}; "
+               f"lowest IoU {s['iou_min']}; errors {s['errors']}", s, json_out)
     return 1 if s["errors"] else 0
+
+
+def _with_progress(total: int, run):
+    """``run(advance)`` under a progress bar of ``total`` steps."""
+    with _progress() as prog:
+        task = prog.add_task("evaluating", total=total)
+        return run(lambda: prog.advance(task))
+
+
+def _report(table: Table, summary_line: str, summary: dict, json_out: str | None) -> None:
+    out = Console()
+    out.print(table)
+    out.print(summary_line)
+    if json_out:
+        Path(json_out).write_text(json.dumps(summary, indent=2) + "\n")
 
 
 def print_evaluation(s: dict) -> None:
