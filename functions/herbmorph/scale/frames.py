@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..affine import map_box, map_points, scaling, shift, turn_keeping_all
 from .proposals import dominant_skew
 
 VIEW_LONG_SIDE = 2000
@@ -40,34 +41,13 @@ class Frame:
         return self.crop.shape[:2]
 
     def to_original(self, x: float, y: float) -> tuple[float, float]:
-        p = np.linalg.solve(self.to_crop, np.array([x, y, 1.0]))
+        p = map_points(np.linalg.inv(self.to_crop), [x, y])[0]
         return float(p[0]), float(p[1])
 
     def box_to_original(self, box) -> list[float]:
         """The axis-aligned box, in original pixels, around a crop-pixel box (turned, if the
         crop was)."""
-        x1, y1, x2, y2 = box
-        pts = np.array([self.to_original(x, y) for x, y in ((x1, y1), (x2, y1), (x1, y2), (x2, y2))])
-        return [float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max())]
-
-
-def _scale(f: float) -> np.ndarray:
-    return np.diag([f, f, 1.0])
-
-
-def _shift(dx: float, dy: float) -> np.ndarray:
-    m = np.eye(3)
-    m[:2, 2] = (dx, dy)
-    return m
-
-
-def _rotation(shape: tuple[int, int], deg: float) -> tuple[np.ndarray, tuple[int, int]]:
-    """Rotation about the centre that keeps the whole image: 3×3 matrix and the new (w, h)."""
-    h, w = shape
-    m = np.vstack([cv2.getRotationMatrix2D((w / 2, h / 2), deg, 1.0), [0, 0, 1]])
-    c, s = abs(m[0, 0]), abs(m[0, 1])
-    nw, nh = int(np.ceil(h * s + w * c)), int(np.ceil(h * c + w * s))
-    return _shift(nw / 2 - w / 2, nh / 2 - h / 2) @ m, (nw, nh)
+        return map_box(np.linalg.inv(self.to_crop), box)
 
 
 def resize_area(img: np.ndarray, f: float) -> np.ndarray:
@@ -81,10 +61,10 @@ def view_of(rgb: np.ndarray) -> View:
     h, w = rgb.shape[:2]
     f = min(1.0, VIEW_LONG_SIDE / max(h, w))
     small = resize_area(rgb, f)
-    to_view = _scale(small.shape[1] / w)
+    to_view = scaling(small.shape[1] / w)
     skew = dominant_skew(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
     if skew:
-        rot, (nw, nh) = _rotation(small.shape[:2], skew)
+        rot, (nw, nh) = turn_keeping_all(small.shape[:2], skew)
         # Outside the sheet: mid grey, neither paper nor ink.
         small = cv2.warpAffine(small, rot[:2], (nw, nh), flags=cv2.INTER_LINEAR, borderValue=(128, 128, 128))
         to_view = rot @ to_view
@@ -102,30 +82,28 @@ def crop_candidate(rgb: np.ndarray, view: View, box, margin: float) -> Frame | N
     view_f = float(np.hypot(*view.to_view[0, :2]))  # view pixels per original pixel
     k = read_f / view_f
     # Original pixels → reading pixels of the upright view, then the box's corner to 0.
-    to_read = _scale(k) @ view.to_view
-    inv = np.linalg.inv(view.to_view)  # the box is in view pixels
-    corners = np.array([inv @ [x, y, 1.0] for x, y in ((x1, y1), (x2, y1), (x1, y2), (x2, y2))])[:, :2]
-    ox1, oy1 = np.floor(corners.min(axis=0)).astype(int)
-    ox2, oy2 = np.ceil(corners.max(axis=0)).astype(int)
-    ox1, oy1, ox2, oy2 = max(0, ox1), max(0, oy1), min(w, ox2), min(h, oy2)
+    to_read = scaling(k) @ view.to_view
+    bx1, by1, bx2, by2 = map_box(np.linalg.inv(view.to_view), (x1, y1, x2, y2))  # the box is in view pixels
+    ox1, oy1 = max(0, int(np.floor(bx1))), max(0, int(np.floor(by1)))
+    ox2, oy2 = min(w, int(np.ceil(bx2))), min(h, int(np.ceil(by2)))
     if ox2 - ox1 < 4 or oy2 - oy1 < 4:
         return None
     # Downscale the original region first (area averaging keeps 1-px ticks as faint lines;
     # a warp alone would alias them away), then turn and cut it.
     sub = resize_area(rgb[oy1:oy2, ox1:ox2], read_f)
     sub_f = sub.shape[1] / (ox2 - ox1)
-    sub_to_orig = _shift(ox1, oy1) @ _scale(1.0 / sub_f)
+    sub_to_orig = shift(ox1, oy1) @ scaling(1.0 / sub_f)
     rx1, ry1 = round(min(x1, x2) * k), round(min(y1, y2) * k)
     cw, ch = round((x2 - x1) * k), round((y2 - y1) * k)
     if cw < 4 or ch < 4:
         return None
-    to_crop = _shift(-rx1, -ry1) @ to_read
+    to_crop = shift(-rx1, -ry1) @ to_read
     warp = to_crop @ sub_to_orig
     if view.skew_deg == 0.0:
         # Pure shift: slice (exact pixels, no interpolation).
         dx, dy = int(round(-warp[0, 2])), int(round(-warp[1, 2]))
         crop = sub[max(0, dy):dy + ch, max(0, dx):dx + cw]
-        to_crop = _shift(-max(0, dx), -max(0, dy)) @ np.linalg.inv(sub_to_orig)
+        to_crop = shift(-max(0, dx), -max(0, dy)) @ np.linalg.inv(sub_to_orig)
         if min(crop.shape[:2]) < 4:
             return None
         return Frame(np.ascontiguousarray(crop), to_crop, sub_f)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..affine import map_box, map_points, turn_keeping_all
 from .masks import mask_truth
 
 SKEW_P = 0.12               # share of sheets turned
@@ -18,30 +19,14 @@ SKEW_DEG = (3.0, 35.0)      # |angle| range
 MAX_SKEW_SIDE = 6000        # larger sheets stay straight (the turned canvas would be huge)
 
 
-def _affine(h: int, w: int, deg: float) -> tuple[np.ndarray, tuple[int, int]]:
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), deg, 1.0)
-    c, s = abs(m[0, 0]), abs(m[0, 1])
-    nw, nh = int(np.ceil(h * s + w * c)), int(np.ceil(h * c + w * s))
-    m[0, 2] += nw / 2 - w / 2
-    m[1, 2] += nh / 2 - h / 2
-    return m, (nw, nh)
-
-
-def _pts(m: np.ndarray, pts) -> np.ndarray:
-    p = np.asarray(pts, np.float64).reshape(-1, 2)
-    return p @ m[:, :2].T + m[:, 2]
-
-
 def _box(m: np.ndarray, b) -> list[float]:
-    x1, y1, x2, y2 = b
-    q = _pts(m, [[x1, y1], [x2, y1], [x1, y2], [x2, y2]])
-    return [round(float(v), 3) for v in (*q.min(0), *q.max(0))]
+    return [round(v, 3) for v in map_box(m, b)]
 
 
 def _digits(m: np.ndarray, digits: list[dict]) -> list[dict]:
     out = []
     for d in digits:
-        c = _pts(m, [[d["cx"], d["cy"]]])[0]
+        c = map_points(m, [d["cx"], d["cy"]])[0]
         out.append({**d, "cx": round(float(c[0]), 3), "cy": round(float(c[1]), 3), "bbox": _box(m, d["bbox"])})
     return out
 
@@ -53,23 +38,23 @@ def skew_sample(rng: np.random.Generator, image: np.ndarray, labels: np.ndarray,
         gt["skew_deg"] = 0.0
         return image, labels, gt
     deg = float(rng.uniform(*SKEW_DEG) * rng.choice([-1.0, 1.0]))
-    m, (nw, nh) = _affine(h, w, deg)
+    m, (nw, nh) = turn_keeping_all((h, w), deg)
     table = tuple(float(v) for v in np.clip(rng.uniform(80, 140) + rng.uniform(-6, 6, 3), 0, 255))
-    image = cv2.warpAffine(image, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=table)
+    image = cv2.warpAffine(image, m[:2], (nw, nh), flags=cv2.INTER_LINEAR, borderValue=table)
     # Outside the sheet is neither paper (0) nor organ: the non-plant label.
-    labels = cv2.warpAffine(labels, m, (nw, nh), flags=cv2.INTER_NEAREST, borderValue=255)
+    labels = cv2.warpAffine(labels, m[:2], (nw, nh), flags=cv2.INTER_NEAREST, borderValue=255)
     gt["organs"], labels = organs_from_labels(gt["organs"], labels)
     sc = gt.get("scale")
     if sc:
         sc["bbox"] = _box(m, sc["bbox"])
-        sc["tick0"] = [round(float(v), 3) for v in _pts(m, [sc["tick0"]])[0]]
-        sc["axis"] = [round(float(v), 6) for v in (m[:, :2] @ np.asarray(sc["axis"], float))]
+        sc["tick0"] = [round(float(v), 3) for v in map_points(m, sc["tick0"])[0]]
+        sc["axis"] = [round(float(v), 6) for v in (m[:2, :2] @ np.asarray(sc["axis"], float))]
         sc["digits"] = _digits(m, sc["digits"])
     for d in gt.get("distractors", []):
         d["bbox"] = _box(m, d["bbox"])
         d["digits"] = _digits(m, d.get("digits", []))
     x1, y1, x2, y2 = gt["paper_bbox"]
-    gt["paper_corners"] = _pts(m, [[x1, y1], [x2, y1], [x2, y2], [x1, y2]]).round(3).tolist()
+    gt["paper_corners"] = map_points(m, [[x1, y1], [x2, y1], [x2, y2], [x1, y2]]).round(3).tolist()
     gt["paper_bbox"] = _box(m, gt["paper_bbox"])
     gt["width"], gt["height"] = int(nw), int(nh)
     gt["skew_deg"] = round(deg, 3)
