@@ -23,3 +23,9 @@ class ModelError(HerbmorphError):
     """Weights missing or unloadable."""
 
     kind = "model"
+
+
+def brief(exc: BaseException, limit: int = 200) -> str:
+    """An unexpected exception as one short line for a result document ("TesseractError: …"):
+    the stage that caught it records it and carries on."""
+    return f"{type(exc).__name__}: {str(exc)[:limit]}"

@@ -142,8 +142,17 @@ def safe_stem(key: str) -> str:
     share ``dup.json``. Files with the same basename in different folders still meet in one
     ``--out`` folder; the chain and ``herbmorph batch`` mirror folders with :func:`output_relpath`.
     """
-    key = "" if key is None else str(key)
-    return output_relpath(key.replace("\\", "/").rsplit("/", 1)[-1])
+    return output_relpath(_basename(key))
+
+
+def clash_stem(key: str, identity: str) -> str:
+    """The output name for a file whose :func:`safe_stem` an earlier input already took: its
+    basename tagged with ``identity`` (e.g. its absolute path), as a non-plain key is tagged."""
+    return _tagged(_basename(key), identity)
+
+
+def _basename(key: str | None) -> str:
+    return ("" if key is None else str(key)).replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def is_output_relpath(rel: str) -> bool:

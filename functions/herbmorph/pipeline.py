@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-import posixpath
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +15,9 @@ import numpy as np
 
 from .area import build_document
 from .config import Settings
-from .errors import HerbmorphError
+from .errors import HerbmorphError, brief
 from .imageio import describe, load_image
-from .outputs import _tagged, error_document, safe_stem, sanitize_message, write_error, write_result
+from .outputs import clash_stem, error_document, safe_stem, sanitize_message, write_error, write_result
 from .results import ErrorDocument, ErrorInfo, ImageInfo, ResultDocument, SegmentResult
 
 log = logging.getLogger(__name__)
@@ -58,7 +57,7 @@ class Pipeline:
             seg = self.segment.predict(rgb)
         except Exception as exc:  # noqa: BLE001 — the scale reading must survive
             log.exception("segment stage failed")
-            errors.append(f"segment stage failed: {type(exc).__name__}: {str(exc)[:200]}")
+            errors.append(f"segment stage failed: {brief(exc)}")
             seg = SegmentResult(organs=[], model=self.segment.info, imgsz=self.settings.imgsz, conf=self.settings.conf)
         t1 = time.perf_counter()
         scale = self.scale.predict(rgb)
@@ -94,7 +93,7 @@ def measure_to_dir(pipeline: Pipeline, paths: list[Path], out_dir: Path, on_done
         if first != key:
             m = Measurement(ErrorDocument(image=describe(path, str(path)), stage="output", error=ErrorInfo(
                 kind="name-clash", message=sanitize_message(f"same output name {stem!r} as {given}; not measured"))))
-            stem = _tagged(posixpath.basename(str(path).replace("\\", "/")), key)
+            stem = clash_stem(str(path), key)
         else:
             m = pipeline.measure(path, str(path))
         if m.ok:

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..boxes import covers_smaller
 from ..config import Settings
+from ..errors import brief
 from ..models import load_yolo, model_info, resolve_device
 from ..results import Digit, ScaleResult
 from .frames import Frame, crop_candidate, view_of
@@ -170,7 +171,7 @@ class ScalePredictor:
             return self._predict(rgb)
         except Exception as exc:  # noqa: BLE001 — the sheet's other results must survive
             log.exception("scale stage failed")
-            return ScaleResult.null(f"scale reader failed: {type(exc).__name__}: {str(exc)[:200]}", model=self.info)
+            return ScaleResult.null(f"scale reader failed: {brief(exc)}", model=self.info)
 
     def _predict(self, rgb: np.ndarray) -> ScaleResult:
         view = view_of(rgb)
@@ -187,7 +188,7 @@ class ScalePredictor:
                 reading = read_ruler(frame.crop)
             except Exception as exc:  # noqa: BLE001 — one bad candidate must not hide the next
                 log.exception("reading a ruler candidate failed")
-                reading = RulerReading(px_per_cm=None, reason=f"reader failed: {type(exc).__name__}: {str(exc)[:200]}")
+                reading = RulerReading(px_per_cm=None, reason=f"reader failed: {brief(exc)}")
             result = reading_to_result(reading, frame, conf, rgb.shape[:2], self.info)
             if result.status == "ok":
                 return result
