@@ -35,8 +35,7 @@ def coverage(pred: np.ndarray, truth: np.ndarray) -> dict:
 def evaluate_plant_masks(pipeline, sheets: Path, masks: Path, progress=None) -> dict:
     rows = []
     for mask_path in sorted(masks.glob("*.png")):
-        image = next((p for p in sorted(sheets.glob(mask_path.stem + ".*")) if p.suffix.lower() != ".png"
-                      or p.parent != masks), None)
+        image = next((p for p in sorted(sheets.glob(mask_path.stem + ".*")) if p != mask_path), None)
         truth = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
         if image is None or truth is None:
             continue

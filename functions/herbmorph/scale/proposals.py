@@ -34,7 +34,6 @@ SKEW_MIN_DEG = 1.0     # below this a ruler is read as it lies (the reader toler
 class Proposal:
     box: tuple[float, float, float, float]  # x1, y1, x2, y2 in the searched image
     score: float                             # summed periodicity of its windows
-    period_px: float                         # dominant tick period, searched image pixels
     vertical: bool
 
 
@@ -63,13 +62,13 @@ def dominant_skew(gray: np.ndarray) -> float:
     return skew if abs(skew) >= SKEW_MIN_DEG and hist[i] >= 0.3 * hist.sum() else 0.0
 
 
-def _window_scores(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per (band, window): the share of spectral power in the strongest line, and its period.
+def _window_scores(gray: np.ndarray) -> np.ndarray:
+    """Per (band, window): the share of spectral power in the strongest line (with its kin).
     Rows of the grid are bands of BAND_PX rows (stride BAND_PX/2), columns are windows of
     WINDOW_PX (stride WINDOW_PX/2)."""
     h, w = gray.shape
     if h < BAND_PX or w < WINDOW_PX:
-        return np.zeros((0, 0)), np.zeros((0, 0))
+        return np.zeros((0, 0))
     # Band means: mean rows of half a band each, then neighbours averaged (a band of BAND_PX
     # rows every BAND_PX/2 rows).
     half = BAND_PX // 2
@@ -102,12 +101,11 @@ def _window_scores(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         peak += np.where(ok, np.take_along_axis(padded, idx, axis=2).sum(axis=2), 0.0)
     share = peak / np.maximum(spec[..., 2:].sum(axis=2), 1e-6)
     share[contrast < MIN_CONTRAST] = 0.0
-    period = 1.0 / freqs[peak_bin]
-    return share, period
+    return share
 
 
 def _search_rows(gray: np.ndarray, vertical: bool) -> list[Proposal]:
-    share, period = _window_scores(gray)
+    share = _window_scores(gray)
     if share.size == 0:
         return []
     hot = share >= MIN_PEAK_SHARE
@@ -130,12 +128,10 @@ def _search_rows(gray: np.ndarray, vertical: bool) -> list[Proposal]:
         # (which side the numbers are is unknown); a ruler is about a sixth as wide as long.
         grow = max(3.0 * (y2 - y1), 0.12 * length, 40.0)
         y1, y2 = max(0.0, y1 - grow), min(float(gray.shape[0]), y2 + grow)
-        scores = share[rows, cols]
-        p = float(np.median(period[rows, cols]))
         box = (float(x1), float(y1), float(x2), float(y2))
         if vertical:
             box = (box[1], box[0], box[3], box[2])
-        out.append(Proposal(box, float(scores.sum()), p, vertical))
+        out.append(Proposal(box, float(share[rows, cols].sum()), vertical))
     return out
 
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-
 from ..results import Digit
 from .ocr import cc_char_boxes, tesseract_digits
 from .spacing import SpacingEstimate, fit_digit_rows, paper_px_per_unit
@@ -175,9 +174,6 @@ class _View:
     digit_height: float
     tick_img: np.ndarray | None = None  # same geometry, *unfiltered*: the bilateral filter
                                          # smears 1-px mm ticks into the background
-    peers: list[SpacingEstimate] = field(default_factory=list)  # other views' rows, in this
-                                         # view's pixels: a dual ruler's cm row may be read
-                                         # in one view and its inch row in another
 
     @property
     def support(self) -> tuple[int, float]:
@@ -216,10 +212,6 @@ def read_view(k: int, gray_upright: np.ndarray, min_conf: float, flip: bool | No
     return views
 
 
-def _lattice_strength(lat: Lattice | None) -> float:
-    return -1.0 if lat is None else lat.snr * min(lat.dominance, 3.0)
-
-
 def lattice_either_polarity(tick_img: np.ndarray, expected: float, **kw) -> Lattice | None:
     """The lattice as ink on the view's polarity, else on the inverted view when that is
     stronger. The view's polarity comes from its median, which a crop of mostly paper around
@@ -229,14 +221,14 @@ def lattice_either_polarity(tick_img: np.ndarray, expected: float, **kw) -> Latt
     if lat is not None and lat.snr >= MIN_SNR and lat.dominance >= MIN_DOMINANCE:
         return lat
     inv = find_lattice(255 - tick_img, expected, **kw)
-    return inv if _lattice_strength(inv) > _lattice_strength(lat) else lat
+    return inv if inv is not None and (lat is None or inv.strength > lat.strength) else lat
 
 
 def half_cm_in_disguise(tick_img: np.ndarray, lat: Lattice, near: tuple[float, float]) -> bool:
     """A mm lattice's comb is strongest at its own period; one whose rows are stronger at twice
     the period is a coarser lattice seen through its harmonic."""
-    fund = alternation_power(tick_img, lat.period, lat.span, near)
-    return alternation_power(tick_img, 2 * lat.period, lat.span, near) > fund
+    fund, sub = alternation_power(tick_img, [lat.period, 2 * lat.period], lat.span, near)
+    return sub > fund
 
 
 def digit_phase(digits, lat: Lattice) -> float:
@@ -260,8 +252,11 @@ def _contradicts(unit: str, est: SpacingEstimate, others: list[SpacingEstimate])
     return any(abs(est.px_per_unit / o.px_per_unit - CM_PER_INCH) / CM_PER_INCH < AGREE_REL for o in others)
 
 
-def _confirm(view: _View, est: SpacingEstimate, allow_cm_level: bool) -> tuple[RulerReading | None, str]:
-    """Test the lattice hypotheses a digit spacing implies. Returns (reading, reason-if-not)."""
+def _confirm(view: _View, est: SpacingEstimate, allow_cm_level: bool,
+             peers: list[SpacingEstimate] = ()) -> tuple[RulerReading | None, str]:
+    """Test the lattice hypotheses a digit spacing implies. ``peers``: rows read in the other
+    views of the same crop, in this view's pixels (a dual ruler's cm row may be read in one view
+    and its inch row in another). Returns (reading, reason-if-not)."""
     d_up = est.px_per_unit          # px per numbered unit in the upscaled view
     d_orig = d_up / view.scale
     # (ticks per unit, unit, how px/cm follows from the unit length)
@@ -278,7 +273,7 @@ def _confirm(view: _View, est: SpacingEstimate, allow_cm_level: bool) -> tuple[R
         # is no ruler evidence: its only period is the digits' own, as on a colour chart.
         hypotheses += [(2, "cm")]
     seen: list[str] = []
-    others = [f for f in view.fits if f is not est] + view.peers
+    others = [f for f in view.fits if f is not est] + list(peers)
     for n, unit in hypotheses:
         if d_orig / n < MIN_TICK_PX and n > 2:
             continue
@@ -318,7 +313,7 @@ def _confirm(view: _View, est: SpacingEstimate, allow_cm_level: bool) -> tuple[R
             # from the patch edges; a ruler prints each number on its own line.
             seen.append(f"1/cm: numbers sit between the lines, not on them (phase {off:.2f})")
             continue
-        if n == 1 and (blocks := alternation_power(tick_img, 2 * d_up, span, near)) < MIN_SNR:
+        if n == 1 and (blocks := alternation_power(tick_img, 2 * d_up, span, near)[0]) < MIN_SNR:
             # One line per numbered unit is also an inch ruler whose 1/8-inch ticks are too fine
             # to confirm (2.54x wrong); a block ruler alone alternates dark and light units.
             seen.append(f"1/cm: no alternating cm blocks (power {blocks:.0f})")
@@ -404,14 +399,13 @@ def read_ruler(crop_rgb: np.ndarray, min_conf: float = 75.0) -> RulerReading:
         # reverse): read the other polarity too before giving up.
         views += _read_views(gray, min_conf, other_polarity=True)
     views.sort(key=lambda v: v.support, reverse=True)
-    for v in views:
-        v.peers = [replace(f, px_per_unit=f.px_per_unit / o.scale * v.scale)
-                   for o in views if o is not v for f in o.fits]
     reasons: list[str] = []
     # Best-supported view first; another reading of the numbers may still confirm where the
     # best one's fits do not (each is a separate witness, judged by the same rules).
     for view in [v for v in views if v.fits] or views[:1]:
-        reading = _read_fits(view, gray, crop_rgb, reasons)
+        peers = [replace(f, px_per_unit=f.px_per_unit / o.scale * view.scale)
+                 for o in views if o is not view for f in o.fits]
+        reading = _read_fits(view, peers, gray, crop_rgb, reasons, min_conf)
         if reading is not None:
             return reading
     best = views[0]
@@ -427,11 +421,11 @@ def _digits_in_crop(view: _View, hw: tuple[int, int]) -> list[Digit]:
     return out
 
 
-def _read_fits(view: _View, gray: np.ndarray, crop_rgb: np.ndarray, reasons: list[str],
-               min_conf: float = 75.0) -> RulerReading | None:
+def _read_fits(view: _View, peers: list[SpacingEstimate], gray: np.ndarray, crop_rgb: np.ndarray,
+               reasons: list[str], min_conf: float) -> RulerReading | None:
     """The first of a view's digit fits the ticks confirm, or None (reasons appended)."""
     for est in view.fits:
-        reading, why = _confirm(view, est, allow_cm_level=True)
+        reading, why = _confirm(view, est, allow_cm_level=True, peers=peers)
         if reading:
             return _finish(reading, view, _digits_in_crop(view, gray.shape), crop_rgb)
         reasons.append(why)
@@ -443,7 +437,7 @@ def _read_fits(view: _View, gray: np.ndarray, crop_rgb: np.ndarray, reasons: lis
     if paper is not None and not grows_along(paper):
         reasons.append("the two numbers read decrease along the ruler: one of them is misread")
     elif paper is not None:
-        reading, why = _confirm(view, paper, allow_cm_level=False)
+        reading, why = _confirm(view, paper, allow_cm_level=False, peers=peers)
         if reading:
             return _finish(reading, view, _digits_in_crop(view, gray.shape), crop_rgb)
         reasons.append(why)

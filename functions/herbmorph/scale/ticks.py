@@ -28,6 +28,12 @@ class Lattice:
     strip: tuple[int, int]
     span: tuple[float, float] = (0.0, 0.0)  # first and last tick centre (columns of the input)
 
+    @property
+    def strength(self) -> float:
+        """How to rank rival lattices: spectral line over noise, with dominance capped (a line
+        far above every other is no better for being further above)."""
+        return self.snr * min(self.dominance, 3.0)
+
 
 def ink_profiles(gray: np.ndarray, n_strips: int = 6,
                  keep: np.ndarray | None = None) -> list[tuple[tuple[int, int], np.ndarray]]:
@@ -180,25 +186,28 @@ def find_lattice(gray: np.ndarray, expected: float, rel_window: float = 0.06,
         if hi - lo < min_extent:
             continue
         cand = Lattice(period, snr, dominance, n_ticks, duty, (strip[0] + y0, strip[1] + y0), (lo + x0, hi + x0))
-        if best is None or (cand.snr * min(cand.dominance, 3.0)) > (best.snr * min(best.dominance, 3.0)):
+        if best is None or cand.strength > best.strength:
             best = cand
     return best
 
 
-def alternation_power(gray: np.ndarray, period: float, x_range: tuple[float, float],
-                      y_range: tuple[float, float], n_strips: int = 6) -> float:
-    """Strongest normalised power, over row strips within ``y_range``, of the column profile at
-    ``period`` (over ``x_range``): how clearly the view alternates dark and light every half
-    period, as a block ruler's cells do. ~1 for no such pattern."""
+def alternation_power(gray: np.ndarray, periods, x_range: tuple[float, float],
+                      y_range: tuple[float, float], n_strips: int = 6) -> np.ndarray:
+    """For each period: the strongest normalised power, over row strips within ``y_range``, of
+    the column profile (over ``x_range``) at that period: how clearly the view alternates dark
+    and light every half period, as a block ruler's cells do. ~1 for no such pattern; 0 for a
+    period longer than the range."""
+    periods = np.atleast_1d(np.asarray(periods, float))
     x0, x1 = (int(np.clip(v, 0, gray.shape[1])) for v in (np.floor(x_range[0]), np.ceil(x_range[1])))
     y0, y1 = (int(np.clip(v, 0, gray.shape[0])) for v in (np.floor(y_range[0]), np.ceil(y_range[1])))
-    if x1 - x0 < period or y1 - y0 < 2:
-        return 0.0
-    ph = phasors(x1 - x0, np.array([period]))[0]
-    best = 0.0
+    best = np.zeros(len(periods))
+    if y1 - y0 < 2 or x1 - x0 < periods.min():
+        return best
+    ph = phasors(x1 - x0, periods)
     for _, prof in ink_profiles(gray[y0:y1, x0:x1], n_strips):
         x = prof - prof.mean()
         var = float(np.dot(x, x))
         if var > 0:
-            best = max(best, float(np.abs(ph @ x.astype(np.float32)) ** 2 / var))
+            best = np.maximum(best, np.abs(ph @ x.astype(np.float32)) ** 2 / var)
+    best[periods > x1 - x0] = 0.0
     return best
