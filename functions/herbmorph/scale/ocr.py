@@ -46,8 +46,8 @@ def engine(psm: int):
     if apis is None:
         apis = _local.apis = {}
     if psm not in apis:
-        kw = {"path": tessdata_dir()} if tessdata_dir() else {}
-        api = tesserocr.PyTessBaseAPI(lang="eng", psm=psm, **kw)
+        path = tessdata_dir()
+        api = tesserocr.PyTessBaseAPI(lang="eng", psm=psm, **({"path": path} if path else {}))
         api.SetVariable("tessedit_char_whitelist", DIGITS)
         apis[psm] = api
     return apis[psm]
