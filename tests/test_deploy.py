@@ -2,7 +2,7 @@
 
 The handler tests run ``python -m herbmorph.oscar.handler <stage>`` as real subprocesses with the
 environment OSCAR's supervisor sets (INPUT_FILE_PATH, STORAGE_OBJECT_KEY, TMP_OUTPUT_DIR, EVENT),
-originals served from a local mirror (HERBMORPH_SOURCE_DIR) or from a real MinIO on 127.0.0.1 when
+originals served from a folder store (HERBMORPH_STORE_DIR) or from a real MinIO on 127.0.0.1 when
 the ``minio`` binary is installed. Two real inferences in all (segment + scale, once).
 """
 from __future__ import annotations
@@ -436,11 +436,11 @@ def test_oscar_values_use_chart_keys_and_carry_no_credentials():
     assert values["servicesNamespace"] in namespaces
 
 
-# ------------------------------------------------------------------------------- storage.py
+# ------------------------------------------------------------------------------- herbmorph.store
 
 
 def test_parse_s3_uri():
-    from herbmorph.storage import parse_s3_uri, s3_uri
+    from herbmorph.store import parse_s3_uri, s3_uri
 
     assert parse_s3_uri("s3://herbarium/in/a b/ü.jpg") == ("herbarium", "in/a b/ü.jpg")
     assert parse_s3_uri(s3_uri("b", "k/../x")) == ("b", "k/../x")  # keys are opaque in S3
@@ -449,22 +449,28 @@ def test_parse_s3_uri():
             parse_s3_uri(bad)
 
 
-def test_local_object_path_never_leaves_the_root(tmp_path):
-    from herbmorph.storage import local_object_path
+def test_folder_store_never_leaves_the_root(tmp_path):
+    from herbmorph.errors import HerbmorphError
+    from herbmorph.store import FolderStore
 
     (tmp_path / "root" / "herbarium" / "in").mkdir(parents=True)
     (tmp_path / "root" / "herbarium" / "in" / "a.jpg").write_bytes(b"x")
     (tmp_path / "secret.txt").write_bytes(b"x")
     root = tmp_path / "root"
-    assert local_object_path(root, "herbarium", "in/a.jpg") == (root / "herbarium/in/a.jpg").resolve()
-    assert local_object_path(root / "herbarium", "herbarium", "in/a.jpg") is not None  # root = bucket
-    assert local_object_path(root, "herbarium", "../../secret.txt") is None
-    assert local_object_path(root, "herbarium", "/etc/passwd") is None
-    assert local_object_path(root, "herbarium", "in/missing.jpg") is None
+    store = FolderStore(root)
+    assert store.path("herbarium", "in/a.jpg") == (root / "herbarium/in/a.jpg").resolve()
+    assert store.get("herbarium", "in/a.jpg") == b"x"
+    assert FolderStore(root / "herbarium").get("", "in/a.jpg") == b"x"  # the folder is the bucket
+    for bad in ("../../secret.txt", "/etc/passwd", "in/../../../secret.txt"):
+        with pytest.raises(ValueError):
+            store.get("herbarium", bad)
+    with pytest.raises(HerbmorphError) as missing:
+        store.get("herbarium", "in/missing.jpg")
+    assert missing.value.kind == "not-found"
 
 
 def test_provider_credentials_env_then_oscar_mounts(tmp_path):
-    from herbmorph.storage import StorageError, provider_credentials
+    from herbmorph.store import StorageError, provider_credentials
 
     env = {"MINIO_ENDPOINT": "http://127.0.0.1:9000", "MINIO_ACCESS_KEY": "ak-from-env",
            "MINIO_SECRET_KEY": "sk-from-env", "MINIO_VERIFY": "false"}
@@ -557,7 +563,7 @@ def chain(tmp_path_factory):
     original = src / "herbarium" / key
     original.parent.mkdir(parents=True)
     shutil.copyfile(SAMPLES[0], original)
-    common = {"HERBMORPH_SOURCE_DIR": src}
+    common = {"HERBMORPH_STORE_DIR": src}
 
     # the supervisor downloads to TMP_INPUT_DIR/<basename>
     seg_in = root / "seg-in" / original.name
@@ -595,7 +601,7 @@ def test_stage_documents_carry_the_original(chain):
 
 def test_area_stage_writes_the_result_without_torch(chain, tmp_path):
     key = f"scaled/{SUB}/{NAME}.scale.json"
-    env = _handler_env(tmp_path / "out", chain["scale_doc"], key, HERBMORPH_SOURCE_DIR=chain["src"],
+    env = _handler_env(tmp_path / "out", chain["scale_doc"], key, HERBMORPH_STORE_DIR=chain["src"],
                        EVENT=_minio_event("herbarium", key))
     proc = subprocess.run([sys.executable, "-c", _AREA_PROBE], env=env, cwd=REPO, capture_output=True,
                           text=True, timeout=300)
@@ -625,7 +631,7 @@ def test_area_stage_writes_the_result_without_torch(chain, tmp_path):
 def test_area_script_sh_is_what_oscar_runs(chain, tmp_path):
     """`/bin/sh script.sh`, as the supervisor runs it, with the image's python3 on PATH."""
     key = f"scaled/{SUB}/{NAME}.scale.json"
-    env = _handler_env(tmp_path / "out", chain["scale_doc"], key, HERBMORPH_SOURCE_DIR=chain["src"])
+    env = _handler_env(tmp_path / "out", chain["scale_doc"], key, HERBMORPH_STORE_DIR=chain["src"])
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     proc = subprocess.run(["/bin/sh", str(REPO / "functions" / "area" / "script.sh")], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
@@ -647,7 +653,7 @@ def test_area_takes_the_shared_pixels_and_releases_them(chain, tmp_path):
     key = f"scaled/{SUB}/{NAME}.scale.json"
 
     def overlay_brightness(out: Path) -> float:
-        env = _handler_env(out, chain["scale_doc"], key, HERBMORPH_SOURCE_DIR=chain["src"],
+        env = _handler_env(out, chain["scale_doc"], key, HERBMORPH_STORE_DIR=chain["src"],
                            HERBMORPH_PIXEL_CACHE=tmp_path / "pixels")
         proc = _run("area", env)
         assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -665,7 +671,7 @@ def test_a_replaced_original_drops_the_stale_document(chain, tmp_path):
     stale.parent.mkdir()
     stale.write_text(json.dumps(doc), "utf-8")
     proc = _run("area", _handler_env(tmp_path / "out", stale, f"scaled/{NAME}.scale.json",
-                                     HERBMORPH_SOURCE_DIR=chain["src"]))
+                                     HERBMORPH_STORE_DIR=chain["src"]))
     assert proc.returncode == 0 and "stale" in proc.stdout, proc.stdout + proc.stderr
     assert _files(tmp_path / "out") == []
 
@@ -719,7 +725,7 @@ def test_hostile_key_stays_inside_the_output_dir(tmp_path):
 
 
 def test_relpath_is_the_same_at_every_stage():
-    from herbmorph.oscar.handler import Invocation
+    from herbmorph.oscar.invocation import Invocation
 
     def rel(stage, key):
         return Invocation.from_env(stage, {"TMP_OUTPUT_DIR": "/nonexistent", "STORAGE_OBJECT_KEY": key}).relpath
@@ -754,7 +760,7 @@ def test_without_tmp_output_dir_nothing_is_written_and_it_says_why(tmp_path):
 
 def test_area_reads_the_original_from_minio_and_removes_stale_results(chain, minio_server, tmp_path):
 
-    from herbmorph.storage import StorageError, fetch_bytes, make_client, provider_credentials
+    from herbmorph.store import S3Store, StorageError, make_client, provider_credentials
 
     client = minio_server.client()
     client.make_bucket("herbarium")
@@ -764,13 +770,13 @@ def test_area_reads_the_original_from_minio_and_removes_stale_results(chain, min
 
     env_creds = minio_server.env()
     creds = provider_credentials(env=env_creds)
-    uri = f"s3://herbarium/{chain['key']}"
-    assert fetch_bytes(uri, client=make_client(creds)) == chain["original"].read_bytes()
+    store = S3Store(make_client(creds))
+    assert store.get("herbarium", chain["key"]) == chain["original"].read_bytes()
     with pytest.raises(StorageError) as missing:
-        fetch_bytes("s3://herbarium/in/nope.jpg", client=make_client(creds))
+        store.get("herbarium", "in/nope.jpg")
     assert missing.value.kind == "not-found"
     with pytest.raises(StorageError) as big:
-        fetch_bytes(uri, client=make_client(creds), max_bytes=10)
+        store.get("herbarium", chain["key"], max_bytes=10)
     assert big.value.kind == "too-large"
 
     # as under OSCAR: endpoint + output path from the FDL copy, keys from the mounted provider files

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from herbmorph.oscar.handler import STAGE_SUFFIX, stage_relpath
+from herbmorph.oscar.invocation import STAGE_SUFFIX, stage_relpath
 from herbmorph.outputs import (ERROR_SUFFIX, OPENDS_SUFFIX, OVERLAY_SUFFIX, RESULT_SUFFIX, is_output_relpath,
                                output_relpath, safe_stem)
 

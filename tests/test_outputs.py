@@ -13,17 +13,11 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "functions") not in sys.path:
     sys.path.insert(0, str(REPO / "functions"))
 
-from herbmorph import outputs  # noqa: E402
 from herbmorph.area import build_document  # noqa: E402
-from herbmorph.errors import InputError, ModelError  # noqa: E402
-from herbmorph.outputs import (  # noqa: E402
-    error_document,
-    sanitize_message,
-    output_relpath,
-    safe_stem,
-    write_error,
-    write_result,
-)
+from herbmorph.errors import InputError, ModelError, sanitize_message  # noqa: E402
+from herbmorph.outputs import output_relpath, safe_stem  # noqa: E402
+from herbmorph.publish import write_error, write_result  # noqa: E402
+from herbmorph.store import folder as folder_store  # noqa: E402
 from herbmorph.results import (  # noqa: E402
     ErrorDocument,
     ImageInfo,
@@ -32,6 +26,7 @@ from herbmorph.results import (  # noqa: E402
     ResultDocument,
     ScaleResult,
     SegmentResult,
+    error_document,
     from_json,
 )
 
@@ -186,7 +181,7 @@ def test_atomic_write_failure_keeps_old_file_and_leaves_no_tmp(tmp_path, monkeyp
     def boom(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(outputs.os, "replace", boom)
+    monkeypatch.setattr(folder_store.os, "replace", boom)
     with pytest.raises(OSError):
         write_result(tmp_path, "s", make_doc(organs=False), None, opends=False, overlay=False)
     monkeypatch.undo()

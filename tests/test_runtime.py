@@ -20,11 +20,12 @@ import pytest
 from conftest import REAL_SHEETS, REPO, SAMPLES, SHARED
 from herbmorph.area.opends import validate_event
 from herbmorph.localminio import free_port
-from herbmorph.oscar.handler import stage_relpath
+from herbmorph.oscar.invocation import stage_relpath
 from herbmorph.results import ErrorDocument, ResultDocument
-from herbmorph.runtime.fdl import load_fdl, parse_cpu, parse_memory
+from herbmorph.quantities import parse_cpu, parse_memory
+from herbmorph.runtime.fdl import load_fdl
 from herbmorph.runtime.journal import Journal
-from herbmorph.runtime.runtime import pool_size
+from herbmorph.runtime.runtime import slots_for
 from runtime_helpers import Serve, alive, chain_fdl, http_get, metric, wait_for
 
 pytestmark = pytest.mark.slow
@@ -42,9 +43,9 @@ def test_fdl_is_read_like_oscar_and_pools_follow_cpu_and_memory():
     assert seg.enable_gpu and not area.enable_gpu
     assert (parse_cpu("500m"), parse_memory("6Gi"), parse_memory("512M")) == (0.5, 6 * 2**30, 512_000_000)
     # 2 cores, 24 GiB: segment/scale ask for 2 cores -> 1 slot; area asks for 1 core -> 2 slots
-    assert [pool_size(s, cpus=2, memory=24 * 2**30) for s in fdl.services] == [1, 1, 2]
+    assert [slots_for(s, cpus=2, memory=24 * 2**30) for s in fdl.services] == [1, 1, 2]
     # memory binds too: 16 cores but 8 GiB for a 6Gi service -> 1 slot
-    assert pool_size(seg, cpus=16, memory=8 * 2**30) == 1
+    assert slots_for(seg, cpus=16, memory=8 * 2**30) == 1
 
 
 def test_fdl_that_triggers_itself_is_refused(tmp_path):
@@ -136,14 +137,15 @@ def test_folder_mode_is_the_zero_setup_default(tmp_path):
 def _queue_as_the_watcher_did(data: Path, keys: list[str]) -> None:
     """Journal ``herbarium/<key>`` for its services as the watcher does once a file has settled:
     the state a running runtime is in between queueing an input and running it."""
-    from herbmorph.runtime.backends import ObjectRef, object_event
+    from herbmorph.runtime.backends import object_event
+    from herbmorph.store import ObjectInfo
 
     fdl = load_fdl(REPO / "fdl" / "herbmorph-chain.yaml")
     journal = Journal(data / ".herbmorph" / "journal.sqlite")
     try:
         for key in keys:
             st = (data / "herbarium" / key).lstat()
-            obj = ObjectRef("herbarium", key, f"{st.st_size}-{st.st_mtime_ns}", st.st_size)
+            obj = ObjectInfo("herbarium", key, f"{st.st_size}-{st.st_mtime_ns}", st.st_size)
             services = [svc for svc in fdl.services if svc.input_for(obj.bucket, obj.key)]
             assert services, key
             for svc in services:

@@ -10,26 +10,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from .config import Settings
+from .cliargs import add_model_flags, settings_from_args
 
 console = Console(stderr=True)
-
-
-def _settings(args) -> Settings:
-    return Settings().with_overrides(
-        segment_weights=getattr(args, "segment_weights", None),
-        scale_weights=getattr(args, "scale_weights", None),
-        imgsz=getattr(args, "imgsz", None), conf=getattr(args, "conf", None),
-        max_pixels=getattr(args, "max_pixels", None), device=getattr(args, "device", None))
-
-
-def _model_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--segment-weights", type=Path, help="organ model (env HERBMORPH_SEGMENT_WEIGHTS)")
-    p.add_argument("--scale-weights", type=Path, help="ruler detector (env HERBMORPH_SCALE_WEIGHTS)")
-    p.add_argument("--imgsz", type=int, help="segment input size (env HERBMORPH_IMGSZ, default 1024)")
-    p.add_argument("--conf", type=float, help="organ confidence (env HERBMORPH_CONF, default 0.5)")
-    p.add_argument("--max-pixels", type=int, help="refuse decoded images above this (env HERBMORPH_MAX_PIXELS)")
-    p.add_argument("--device", help="'' auto, 'cpu', '0' … (env HERBMORPH_DEVICE)")
 
 
 def _progress() -> Progress:
@@ -41,7 +24,7 @@ def cmd_measure(args) -> int:
     from .pipeline import Pipeline, measure_to_dir
 
     paths = [Path(p) for p in args.images]
-    pipeline = Pipeline(_settings(args))
+    pipeline = Pipeline(settings_from_args(args))
     table = Table(title=f"herbmorph measure → {args.out}")
     for col in ("image", "organs", "px/cm", "scale", "total cm²", "result"):
         table.add_column(col)
@@ -70,7 +53,7 @@ def cmd_evaluate(args) -> int:
     from .evaluate import evaluate
     from .pipeline import Pipeline
 
-    pipeline = Pipeline(_settings(args)).setup()
+    pipeline = Pipeline(settings_from_args(args)).setup()
     dataset = Path(args.dataset)
     if args.plant_masks:
         return evaluate_real_plants(pipeline, dataset, Path(args.plant_masks), args.json)
@@ -171,7 +154,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .runtime.serve import main
+    from .runtime.command import main
 
     return main(args)
 
@@ -198,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("measure", help="measure sheets in-process and write <stem>.json/.opends.json/.overlay.png")
     m.add_argument("images", nargs="+")
     m.add_argument("--out", required=True)
-    _model_flags(m)
+    add_model_flags(m)
     m.set_defaults(func=cmd_measure)
 
     e = sub.add_parser("evaluate", help="paper-style tables on a labelled set (images/ + gt/), or the "
@@ -208,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--plant-masks", metavar="DIR", help="binary plant masks (<stem>.png, white = plant): "
                    "report how much of the plant the organ polygons cover")
     e.add_argument("--json", help="also write the summary here")
-    _model_flags(e)
+    add_model_flags(e)
     e.set_defaults(func=cmd_evaluate)
 
     t = sub.add_parser("train", help="generate synthetic sheets and train both models (CPU, time-boxed)")
@@ -220,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     v = sub.add_parser("serve", help="run the FDL's chain on this machine (watched folders or MinIO webhooks)")
-    from .runtime.serve import add_arguments
+    from .runtime.command import add_arguments
 
     add_arguments(v)
     v.set_defaults(func=cmd_serve)

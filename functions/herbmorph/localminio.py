@@ -105,7 +105,7 @@ class LocalMinio:
         return Minio(f"{self.host}:{self.port}", access_key=self.access_key, secret_key=self.secret_key, secure=False)
 
     def env(self) -> dict[str, str]:
-        """The variables :func:`herbmorph.storage.provider_credentials` reads."""
+        """The variables :func:`herbmorph.store.provider_credentials` reads."""
         return {"MINIO_ENDPOINT": self.endpoint, "MINIO_ACCESS_KEY": self.access_key, "MINIO_SECRET_KEY": self.secret_key}
 
     def __enter__(self) -> "LocalMinio":

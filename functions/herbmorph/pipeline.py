@@ -15,10 +15,11 @@ import numpy as np
 
 from .area import build_document
 from .config import Settings
-from .errors import HerbmorphError, brief
+from .errors import HerbmorphError, brief, sanitize_message
 from .imageio import describe, load_image
-from .outputs import clash_stem, error_document, safe_stem, sanitize_message, write_error, write_result
-from .results import ErrorDocument, ErrorInfo, ImageInfo, ResultDocument, SegmentResult
+from .outputs import clash_stem, safe_stem
+from .publish import write_error, write_result
+from .results import ErrorDocument, ErrorInfo, ImageInfo, ResultDocument, SegmentResult, error_document
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +48,23 @@ class Pipeline:
         self.scale.setup()
         return self
 
-    def measure_image(self, rgb: np.ndarray, info: ImageInfo, warnings: list[str] = ()) -> ResultDocument:
+    def measure_image(self, rgb: np.ndarray, info: ImageInfo, warnings: list[str] = (), *,
+                      conf: float | None = None, imgsz: int | None = None) -> ResultDocument:
         """One stage's internal failure costs that stage's findings only: the organs survive a
         scale failure (the scale core answers null with the reason itself), and the scale
-        survives an organ-model failure, recorded in ``errors``."""
+        survives an organ-model failure, recorded in ``errors``.
+
+        ``conf`` and ``imgsz`` are this call's organ-model options (default: the settings')."""
         errors = list(warnings)
+        conf = self.settings.conf if conf is None else conf
+        imgsz = self.settings.imgsz if imgsz is None else imgsz
         t0 = time.perf_counter()
         try:
-            seg = self.segment.predict(rgb)
+            seg = self.segment.predict(rgb, imgsz=imgsz, conf=conf)
         except Exception as exc:  # noqa: BLE001 — the scale reading must survive
             log.exception("segment stage failed")
             errors.append(f"segment stage failed: {brief(exc)}")
-            seg = SegmentResult(organs=[], model=self.segment.info, imgsz=self.settings.imgsz, conf=self.settings.conf)
+            seg = SegmentResult(organs=[], model=self.segment.info, imgsz=imgsz, conf=conf)
         t1 = time.perf_counter()
         scale = self.scale.predict(rgb)
         t2 = time.perf_counter()
@@ -66,13 +72,14 @@ class Pipeline:
         # build_document times itself into timings_ms["area"]
         return build_document(info, seg, scale, timings, errors=errors)
 
-    def measure(self, source, uri: str | None = None) -> Measurement:
+    def measure(self, source, uri: str | None = None, *, conf: float | None = None,
+                imgsz: int | None = None) -> Measurement:
         """Never raises for a bad image: the failure comes back as an error document."""
         stage = "decode"
         try:
             img = load_image(source, uri, max_pixels=self.settings.max_pixels, max_bytes=self.settings.max_bytes)
             stage = "measure"
-            return Measurement(self.measure_image(img.rgb, img.info, img.warnings), img.rgb)
+            return Measurement(self.measure_image(img.rgb, img.info, img.warnings, conf=conf, imgsz=imgsz), img.rgb)
         except HerbmorphError as exc:
             info = getattr(exc, "image_info", None) or describe(source, uri)
             return Measurement(error_document(info, stage, exc))

@@ -1,8 +1,14 @@
-"""The one home of herbmorph's typed results.
+"""The one home of herbmorph's document types.
 
-Every stage core returns one of these and every adapter (CLI, OSCAR handler, embedded runtime,
-DEEPaaS, batch) serialises them with :func:`to_json`, so the documents are byte-identical
-whichever way an image travelled (timings aside).
+Every stage core returns one of these, and every adapter (CLI, OSCAR handler, embedded runtime,
+DEEPaaS, batch, the DiSSCo consumer) serialises them with ``doc.to_json()`` and reads them with
+``Type.from_json()`` (or :func:`from_json`, which picks the type by ``schema``), so the documents
+are byte-identical whichever way an image travelled (timings aside):
+
+- :class:`ResultDocument` ``herbmorph/result/1``: the final answer for one image;
+- :class:`ErrorDocument` ``herbmorph/error/1``: why one image has no result (:func:`error_document`);
+- :class:`StageDocument` ``herbmorph/stage/1``: what the OSCAR chain's ``segment`` and ``scale``
+  functions hand to the next function.
 """
 from __future__ import annotations
 
@@ -11,17 +17,32 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .errors import HerbmorphError, sanitize_message
+
 ORGAN_CLASSES: tuple[str, ...] = ("leaf", "stem", "flower", "fruit", "root", "seed")
 SCALE_CLASSES: tuple[str, ...] = ("scale",)
 
 RESULT_SCHEMA = "herbmorph/result/1"
 ERROR_SCHEMA = "herbmorph/error/1"
+STAGE_SCHEMA = "herbmorph/stage/1"
 
 BBox = list[float]  # [x1, y1, x2, y2] in original-image pixels
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    def to_json(self) -> str:
+        """Canonical serialisation shared by every adapter (aliases, 2-space indent, UTF-8)."""
+        return _dumps(self.model_dump(mode="json", by_alias=True))
+
+    @classmethod
+    def from_json(cls, text: str | bytes):
+        return cls.model_validate_json(text)
+
+
+def _dumps(data) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 class ImageInfo(_Model):
@@ -106,13 +127,52 @@ class ErrorDocument(_Model):
     error: ErrorInfo
 
 
-def to_json(doc: BaseModel) -> str:
-    """Canonical serialisation shared by every adapter."""
-    return json.dumps(doc.model_dump(mode="json", by_alias=True), indent=2, ensure_ascii=False) + "\n"
+class StageDocument(_Model):
+    """What ``segment`` (and then ``scale``) hands to the next function of the OSCAR chain: the
+    original upload's identity, the results so far, the decode warnings and the timings."""
+
+    schema_: Literal["herbmorph/stage/1"] = Field(default=STAGE_SCHEMA, alias="schema")
+    stage: Literal["segment", "scale"]
+    image: ImageInfo
+    segment: SegmentResult
+    scale: Optional[ScaleResult] = None
+    warnings: list[str] = Field(default_factory=list)
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+    def to_json(self) -> str:
+        data = self.model_dump(mode="json", by_alias=True)
+        if data["scale"] is None:  # a segment document has no scale yet
+            del data["scale"]
+        return _dumps(data)
 
 
-def from_json(text: str | bytes) -> ResultDocument | ErrorDocument:
+def error_document(info: ImageInfo, stage: str, exc: BaseException) -> ErrorDocument:
+    """A ``herbmorph/error/1`` document for ``exc`` raised in ``stage``.
+
+    ``kind`` comes from :class:`herbmorph.errors.HerbmorphError` (``internal`` for anything else,
+    whose message is prefixed by the exception type). The message is :func:`sanitize_message`'d.
+    """
+    if isinstance(exc, HerbmorphError):
+        kind = str(getattr(exc, "kind", None) or "internal")
+        raw = str(exc)
+    else:
+        kind = "internal"
+        text = str(exc)
+        raw = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    msg = sanitize_message(raw) or type(exc).__name__
+    return ErrorDocument(image=info, stage=str(stage), error=ErrorInfo(kind=kind, message=msg))
+
+
+def to_json(doc: _Model) -> str:
+    """Canonical serialisation shared by every adapter (``doc.to_json()``)."""
+    return doc.to_json()
+
+
+_BY_SCHEMA = {RESULT_SCHEMA: ResultDocument, ERROR_SCHEMA: ErrorDocument, STAGE_SCHEMA: StageDocument}
+
+
+def from_json(text: str | bytes) -> ResultDocument | ErrorDocument | StageDocument:
+    """Any herbmorph document, its type chosen by its ``schema`` (a result when it names none)."""
     data = json.loads(text)
-    if data.get("schema") == ERROR_SCHEMA:
-        return ErrorDocument.model_validate(data)
-    return ResultDocument.model_validate(data)
+    schema = data.get("schema") if isinstance(data, dict) else None
+    return _BY_SCHEMA.get(schema, ResultDocument).model_validate(data)

@@ -56,7 +56,7 @@ def _copies(folder: Path, n: int, width: int | None = None, cheap: bool = False)
 def bench_cores(images: list[Path], threads: int, pipeline=None) -> dict:
     """The cores' own work per image: measure, then the area function's three outputs rendered
     in memory (result JSON, openDS event, overlay PNG), with no storage at all."""
-    from herbmorph.outputs import render_outputs
+    from herbmorph.publish import render_outputs
     from herbmorph.pipeline import Pipeline
 
     import torch
@@ -147,7 +147,7 @@ def bench_memory(n: int, work: Path, workers: int | None) -> dict:
         dst = src / f"box {i // 100:02d}" / f"sheet {i:05d}.jpg"
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.link(distinct[i % len(distinct)], dst)
-    from .worker import rss_bytes
+    from herbmorph.procs import rss_bytes
 
     coordinator_start = rss_bytes()["rss"]
     samples: list[dict] = []

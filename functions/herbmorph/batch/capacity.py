@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from herbmorph.quantities import parse_memory, parse_millicores
+
 GiB = 1024 ** 3
 SAFETY_SHARE = 0.8
 FOOTPRINT_HEADROOM = 1.2  # a larger sheet later in the run needs more than the first one did
@@ -138,19 +140,6 @@ def slots_on_nodes(nodes: Iterable[NodeFree], cpu_m: int, memory: int, *, gpu: i
     return plan
 
 
-def parse_cpu_m(value: Any) -> int:
-    """'2' / '0.5' / '500m' / 2.0 -> millicores."""
-    from kubernetes.utils import parse_quantity
-
-    return int(parse_quantity(str(value)) * 1000)
-
-
-def parse_bytes(value: Any) -> int:
-    from kubernetes.utils import parse_quantity
-
-    return int(parse_quantity(str(value)))
-
-
 # ------------------------------------------------------------------------------------- OSCAR
 
 
@@ -198,7 +187,7 @@ def oscar_plan(client, cpu: Any, memory: Any, *, gpu: int = 0, share: float = SA
     from an ``oscar_python.client.Client``'s ``get_cluster_status()``."""
     response = client.get_cluster_status()
     nodes, skipped = oscar_nodes(response.json())
-    return slots_on_nodes(nodes, parse_cpu_m(cpu), parse_bytes(memory), gpu=gpu, share=share, skipped=skipped)
+    return slots_on_nodes(nodes, parse_millicores(cpu), parse_memory(memory), gpu=gpu, share=share, skipped=skipped)
 
 
 # -------------------------------------------------------------------------------- Kubernetes
@@ -213,9 +202,9 @@ def _pod_requests(pod) -> tuple[int, int, int]:
         cpu = mem = gpu = 0
         for c in containers or []:
             req = (c.resources.requests if c.resources else None) or {}
-            cpu += parse_cpu_m(req["cpu"]) if "cpu" in req else 0
-            mem += parse_bytes(req["memory"]) if "memory" in req else 0
-            gpu += int(parse_bytes(req["nvidia.com/gpu"])) if "nvidia.com/gpu" in req else 0
+            cpu += parse_millicores(req["cpu"]) if "cpu" in req else 0
+            mem += parse_memory(req["memory"]) if "memory" in req else 0
+            gpu += int(parse_memory(req["nvidia.com/gpu"])) if "nvidia.com/gpu" in req else 0
         return cpu, mem, gpu
 
     main = total(pod.spec.containers)
@@ -241,8 +230,8 @@ def k8s_nodes(core_v1) -> tuple[list[NodeFree], dict[str, str]]:
             skipped[name] = "tainted " + ",".join(t.key for t in taints)
         else:
             alloc = node.status.allocatable or {}
-            nodes[name] = NodeFree(name, parse_cpu_m(alloc.get("cpu", "0")), parse_bytes(alloc.get("memory", "0")),
-                                   int(parse_bytes(alloc.get("nvidia.com/gpu", "0"))))
+            nodes[name] = NodeFree(name, parse_millicores(alloc.get("cpu", "0")), parse_memory(alloc.get("memory", "0")),
+                                   int(parse_memory(alloc.get("nvidia.com/gpu", "0"))))
     for pod in core_v1.list_pod_for_all_namespaces().items:
         node = nodes.get(pod.spec.node_name or "")
         if node is None or (pod.status and pod.status.phase in _TERMINAL_PHASES):
@@ -254,4 +243,4 @@ def k8s_nodes(core_v1) -> tuple[list[NodeFree], dict[str, str]]:
 
 def k8s_plan(core_v1, cpu: Any, memory: Any, *, gpu: int = 0, share: float = SAFETY_SHARE) -> ClusterPlan:
     nodes, skipped = k8s_nodes(core_v1)
-    return slots_on_nodes(nodes, parse_cpu_m(cpu), parse_bytes(memory), gpu=gpu, share=share, skipped=skipped)
+    return slots_on_nodes(nodes, parse_millicores(cpu), parse_memory(memory), gpu=gpu, share=share, skipped=skipped)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from herbmorph.cliargs import add_model_flags, settings_from_args
+
 EXIT_OK, EXIT_FAILURES, EXIT_INTERRUPTED = 0, 1, 130
 
 
@@ -20,8 +22,6 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from herbmorph.cli import _model_flags
-
     p.add_argument("source", nargs="?", help="s3://bucket/prefix or a local folder of sheet images")
     p.add_argument("--out", help="s3://bucket/prefix or a local folder (the event chain's results folder mixes in)")
     p.add_argument("--workers", type=int, help="worker processes (default: from cores and memory, see README)")
@@ -45,16 +45,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     cluster.add_argument("--emit-job", type=Path, help="--k8s: write the Indexed Job manifest here")
     cluster.add_argument("--image", default="herbmorph-batch:latest", help="--k8s: the container image of the job")
     cluster.add_argument("--slice", type=Path, help=argparse.SUPPRESS)  # the OSCAR job side: the event file
-    _model_flags(p)
+    add_model_flags(p)
 
 
 def main(args) -> int:
-    from herbmorph.cli import _settings
-
     from .runner import BatchOptions, run_batch
     from .summary import print_summary
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     out = Console()
     if args.slice:
         from .oscar_jobs import run_slice

@@ -22,7 +22,6 @@ rerunning the same command: finished images are current and skipped, in the job 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import tempfile
@@ -30,12 +29,12 @@ import time
 from pathlib import Path
 
 from herbmorph.config import Settings
-from herbmorph.storage import fetch_bytes, s3_uri
+from herbmorph.store import S3Store, parse_s3_uri, provider_credentials, s3_uri
 
 from . import capacity
 from .journal import Journal, default_journal_path, models_key
 from .runner import BatchOptions, current_models, plan, run_batch
-from .stores import Destination, Item, Location, LocationError, Source, check_disjoint, s3_client
+from .stores import Destination, Item, Location, LocationError, Source, check_disjoint
 
 JOB_ACCEPTED = (200, 201, 202)  # OSCAR answers 201 Created
 
@@ -69,9 +68,9 @@ def _planned(opts: BatchOptions) -> tuple[Location, Location, list[Item]]:
 
 def write_manifest(dest: Location, items: list[Item], uri: str | None = None) -> str:
     uri = uri or s3_uri(dest.bucket, f"batch/manifest-{time.strftime('%Y%m%dT%H%M%S')}.jsonl")
-    bucket, _, key = uri[5:].partition("/")
+    bucket, key = parse_s3_uri(uri)
     body = "".join(json.dumps(i.to_dict(), ensure_ascii=False) + "\n" for i in items).encode("utf-8")
-    s3_client().put_object(bucket, key, io.BytesIO(body), len(body), content_type="application/x-ndjson")
+    S3Store.from_credentials(provider_credentials()).put(bucket, key, body, "application/x-ndjson")
     return uri
 
 
@@ -111,7 +110,7 @@ def run_slice(event_file: Path, settings: Settings, *, workers=None, show_progre
     from .summary import print_summary
 
     body = json.loads(Path(event_file).read_text("utf-8"))
-    raw = fetch_bytes(body["manifest"], max_bytes=settings.max_bytes)
+    raw = S3Store.from_credentials(provider_credentials()).get(*parse_s3_uri(body["manifest"]), settings.max_bytes)
     lines = raw.decode("utf-8").splitlines()[int(body["start"]):int(body["end"])]
     items = [Item(**json.loads(line)) for line in lines if line.strip()]
     journal = Path(tempfile.gettempdir()) / f"herbmorph-slice-{body['start']}-{body['end']}.sqlite"

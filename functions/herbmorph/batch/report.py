@@ -163,6 +163,6 @@ def render_report(result, agg: dict, opts) -> str:
 
 
 def write_report(path: Path, result, agg: dict, opts) -> Path:
-    from herbmorph.outputs import atomic_write
+    from herbmorph.store import atomic_write
 
     return atomic_write(Path(path), render_report(result, agg, opts))

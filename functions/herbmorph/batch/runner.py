@@ -25,8 +25,8 @@ from typing import Callable, Optional
 from herbmorph.config import Settings
 from herbmorph.errors import HerbmorphError
 from herbmorph.models import model_info
-from herbmorph.outputs import ERROR_SUFFIX, RESULT_SUFFIX, error_document
-from herbmorph.results import ImageInfo
+from herbmorph.outputs import ERROR_SUFFIX, RESULT_SUFFIX
+from herbmorph.results import ImageInfo, error_document
 
 from . import capacity
 from .journal import Journal, default_journal_path, models_key

@@ -14,41 +14,24 @@ in their own process group, so Ctrl-C reaches the coordinator only; it stops the
 """
 from __future__ import annotations
 
-import ctypes
 import multiprocessing as mp
 import os
 import queue
-import resource
 import signal
 import time
-import sys
 
 from herbmorph.config import Settings
 from herbmorph.imageio import sha256_bytes
-from herbmorph.outputs import ERROR_SUFFIX, RESULT_SUFFIX, error_document
-from herbmorph.results import ImageInfo
+from herbmorph.outputs import ERROR_SUFFIX, RESULT_SUFFIX
+from herbmorph.procs import die_with_parent, rss_bytes
+from herbmorph.results import ImageInfo, error_document
 
 from .stores import Destination, Item, Location, Source
 
 
-def rss_bytes() -> dict:
-    """Current and peak resident memory of this process, in bytes."""
-    try:
-        with open("/proc/self/statm") as fh:
-            current = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        current = 0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
-    return {"rss": current, "peak": peak}
-
-
 def _die_with_parent() -> None:
+    die_with_parent()
     parent = mp.parent_process()
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
     if parent is not None and os.getppid() != parent.pid:
         os._exit(0)  # the coordinator died before prctl took effect
 

@@ -24,7 +24,8 @@ from herbmorph.config import Settings
 from herbmorph.deepaas.errors import ApiError, BadRequest, from_document
 from herbmorph.deepaas.schema import build_response_schema
 from herbmorph.models import model_info
-from herbmorph.outputs import error_document, sanitize_message
+from herbmorph.errors import sanitize_message
+from herbmorph.results import error_document
 from herbmorph.results import ORGAN_CLASSES, RESULT_SCHEMA, ImageInfo, to_json
 
 OUTPUTS = ("result", "opends", "both")
@@ -200,7 +201,7 @@ def _respond(m, output, accept):
     if output == "result":
         return result
     from herbmorph.area.opends import annotation_event
-    from herbmorph.outputs import default_job_id
+    from herbmorph.publish import default_job_id
 
     event = annotation_event(m.doc, default_job_id(m.doc))
     return event if output == "opends" else {"result": result, "opends": event}

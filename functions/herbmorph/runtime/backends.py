@@ -1,8 +1,8 @@
 """Where the FDL's buckets live for the embedded runtime: a MinIO server, or plain folders.
 
-Both give the runtime the same four things: create the buckets/folders, list what sits under an
-input path (the start-up sweep and the folder watcher), write a last-resort error document into an
-output path, and describe an object as a MinIO event record.
+Both hold an object store (:mod:`herbmorph.store`: what the runtime lists, sweeps and writes
+last-resort error documents through) and create the FDL's buckets or folders; :func:`object_event`
+describes an object as a MinIO event record.
 
 MinIO also gets what OSCAR sets up: one webhook target per service (``notify_webhook:<service>``,
 with an auth token and, when MinIO runs on this machine, a ``queue_dir`` so events raised while
@@ -12,31 +12,29 @@ so, like OSCAR, the runtime restarts MinIO through the admin API, and only when 
 """
 from __future__ import annotations
 
-import io
 import logging
-import os
 import re
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Optional
 from urllib.parse import quote_plus, urlsplit
 
-from .fdl import Fdl, Service, StoragePath
+from herbmorph.store import FolderStore, ObjectInfo, ObjectStore, S3Credentials, S3Store
+
+from .fdl import Fdl, StoragePath
 
 log = logging.getLogger("herbmorph.serve")
 
 
-@dataclass(frozen=True)
-class ObjectRef:
-    bucket: str
-    key: str
-    etag: str
-    size: int
+def list_inputs(store: ObjectStore, path: StoragePath) -> Iterator[ObjectInfo]:
+    """What sits under an FDL input path (the start-up sweep and the folder watcher)."""
+    for obj in store.list(path.bucket, path.prefix):
+        if path.matches(obj.key):
+            yield obj
 
 
-def object_event(obj: ObjectRef, sequencer: str = "", config_id: str = "herbmorph-sweep") -> dict:
+def object_event(obj: ObjectInfo, sequencer: str = "", config_id: str = "herbmorph-sweep") -> dict:
     """A MinIO ``s3:ObjectCreated:Put`` event for ``obj``, as MinIO's webhook would post it."""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     return {
@@ -61,20 +59,19 @@ class MinioBackend:
 
     def __init__(self, endpoint: str, access_key: str, secret_key: str, region: Optional[str] = None,
                  local: bool = False):
-        from ..storage import S3Credentials, make_client
-
         self.endpoint, self.region, self.local = endpoint.rstrip("/"), region, local
         self._access_key, self._secret_key = access_key, secret_key
-        self.client = make_client(S3Credentials(endpoint=self.endpoint, access_key=access_key,
-                                                secret_key=secret_key, region=region))
+        self.store = S3Store.from_credentials(S3Credentials(endpoint=self.endpoint, access_key=access_key,
+                                                            secret_key=secret_key, region=region))
+        self.client = self.store.client
 
     def provider_block(self) -> dict:
-        from .executors import provider_block
-
-        return provider_block(self.endpoint, self._access_key, self._secret_key, self.region)
+        """``storage_providers.minio.default`` as OSCAR writes it into a function's config."""
+        return {"endpoint": self.endpoint, "access_key": self._access_key, "secret_key": self._secret_key,
+                "verify": self.endpoint.startswith("https://"), "region": self.region or "us-east-1"}
 
     def worker_env(self) -> dict[str, str]:
-        """What :func:`herbmorph.storage.provider_credentials` reads in a warm worker."""
+        """What :func:`herbmorph.store.provider_credentials` reads in a warm worker."""
         return {"MINIO_ENDPOINT": self.endpoint, "MINIO_ACCESS_KEY": self._access_key,
                 "MINIO_SECRET_KEY": self._secret_key, **({"MINIO_REGION": self.region} if self.region else {})}
 
@@ -87,17 +84,11 @@ class MinioBackend:
                           secure=url.scheme == "https", region=self.region or "")
 
     def ready(self) -> bool:
-        try:
-            self.client.list_buckets()
-            return True
-        except Exception:  # noqa: BLE001 - any failure means "not usable now"
-            return False
+        return self.store.ready()
 
     def ensure_buckets(self, fdl: Fdl) -> None:
         for bucket in fdl.buckets:
-            if not self.client.bucket_exists(bucket):
-                self.client.make_bucket(bucket)
-                log.info("created bucket %s", bucket)
+            self.store.ensure_bucket(bucket)
 
     def register_webhooks(self, fdl: Fdl, base_url: str, token: str, queue_dir: Optional[Path],
                           force: bool = False) -> bool:
@@ -159,64 +150,20 @@ class MinioBackend:
                 cloud_func_config_list=current.cloud_func_config_list, queue_config_list=mine,
                 topic_config_list=current.topic_config_list))
 
-    def list_inputs(self, path: StoragePath) -> Iterator[ObjectRef]:
-        for obj in self.client.list_objects(path.bucket, prefix=path.prefix, recursive=True):
-            if not obj.is_dir and path.matches(obj.object_name):
-                yield ObjectRef(path.bucket, obj.object_name, (obj.etag or "").strip('"'), obj.size or 0)
-
-    def write(self, path: StoragePath, rel: str, data: bytes) -> str:
-        key = "/".join(p for p in (path.folder, rel) if p)
-        self.client.put_object(path.bucket, key, io.BytesIO(data), len(data), content_type="application/json")
-        return f"s3://{path.bucket}/{key}"
-
-
-# ---------------------------------------------------------------------------------- folders
-
 
 class FolderBackend:
-    """``root/<bucket>/<folder>/...``: the zero-setup default. Objects are files; an etag is
-    ``<size>-<mtime_ns>`` (of the entry itself, ``lstat``), so a replaced file is a new object.
-    Symbolic links and other non-regular entries are listed too: the executor never opens them
-    (:mod:`herbmorph.safeopen`) and answers each with an error document."""
+    """``root/<bucket>/<folder>/...``: the zero-setup default (:class:`~herbmorph.store.FolderStore`)."""
 
     kind = "folders"
 
     def __init__(self, root: Path):
-        self.root = Path(root).resolve()
+        self.store = FolderStore(root)
+        self.root = self.store.root
 
     def ensure_buckets(self, fdl: Fdl) -> None:
         for svc in fdl.services:
             for p in (*svc.inputs, *svc.outputs):
                 (self.root / p.bucket / p.folder).mkdir(parents=True, exist_ok=True)
 
-    def list_inputs(self, path: StoragePath) -> Iterator[ObjectRef]:
-        base = self.root / path.bucket
-        top = base / path.folder
-        for dirpath, dirnames, filenames in os.walk(top):  # never descends into linked folders
-            # A link to a folder is listed with the folders; like a link to a file it is an input
-            # the executor refuses with an error document, so every dropped name has an outcome.
-            links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
-            dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in links]
-            for name in (*filenames, *links):
-                full = Path(dirpath) / name
-                key = full.relative_to(base).as_posix()
-                if not path.matches(key):
-                    continue
-                try:
-                    st = full.lstat()  # the link itself (or FIFO, socket): never what it points to
-                except FileNotFoundError:
-                    continue
-                yield ObjectRef(path.bucket, key, f"{st.st_size}-{st.st_mtime_ns}", st.st_size)
-
-    def write(self, path: StoragePath, rel: str, data: bytes) -> str:
-        from ..outputs import atomic_write
-
-        target = self.root / path.bucket / path.folder / rel
-        atomic_write(target, data)
-        return str(target)
-
-
-def service_stage(service: Service) -> Optional[str]:
-    """The herbmorph handler stage a service's script runs, if it is one of ours."""
-    m = re.search(r"herbmorph\.oscar\.handler\s+(\w+)", service.script.read_text("utf-8", "replace"))
-    return m.group(1) if m else None
+    def ready(self) -> bool:
+        return self.store.ready()

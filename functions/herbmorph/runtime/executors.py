@@ -29,8 +29,10 @@ from urllib.parse import unquote_plus
 
 import yaml
 
-from ..safeopen import NotRegularFile, copy_regular
-from .fdl import Service, host_variables
+from herbmorph.safeopen import NotRegularFile, copy_regular
+from herbmorph.store import STORE_DIR_ENV, FolderStore, ObjectInfo
+
+from .fdl import Service, host_variables, service_stage
 from .zygote import Zygote
 
 #: how long one event may run before it is killed and retried
@@ -42,7 +44,7 @@ class RunResult:
     code: int
     seconds: float
     log_tail: str = ""
-    written: list = field(default_factory=list)  # folder mode: ObjectRefs of the outputs
+    written: list = field(default_factory=list)  # folder mode: ObjectInfo of each output
     refused: bool = False  # folder mode: the input was not opened; the executor wrote its error document
 
 
@@ -68,7 +70,7 @@ def _base_env(service: Service, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def function_config(service: Service, providers: Optional[dict] = None) -> str:
+def encode_function_config(service: Service, providers: Optional[dict] = None) -> str:
     """FUNCTION_CONFIG as OSCAR builds it: the service's FDL entry (plus the storage providers)."""
     cfg = dict(service.raw)
     if providers:
@@ -89,7 +91,7 @@ class SupervisorExecutor:
         self._per_service: dict[str, dict[str, str]] = {}
 
     def function_config(self, service: Service) -> str:
-        return function_config(service, {"minio": {"default": dict(self.provider_block)}})
+        return encode_function_config(service, {"minio": {"default": dict(self.provider_block)}})
 
     def _service_env(self, service: Service) -> dict[str, str]:
         """SCRIPT and FUNCTION_CONFIG: the same for every event of a service, so built once."""
@@ -130,6 +132,7 @@ class FolderExecutor:
 
     def __init__(self, root: Path, tmp_root: Path, log_dir: Path, timeout: float = DEFAULT_EVENT_TIMEOUT):
         self.root, self.tmp_root, self.log_dir, self.timeout = Path(root), Path(tmp_root), Path(log_dir), timeout
+        self.store = FolderStore(self.root)
 
     def run(self, service: Service, event_id: int, body: str, extra_env: dict[str, str]) -> RunResult:
         event = json.loads(body)
@@ -170,11 +173,11 @@ class FolderExecutor:
     def _refuse(self, service: Service, bucket: str, key: str, exc: Exception, tmp_out: Path, log: Path,
                 event_id: int) -> subprocess.CompletedProcess:
         """The error document the handler would have written, for an input we will not open."""
-        from ..oscar.handler import stage_relpath
-        from ..outputs import error_document, output_relpath, write_error
-        from ..results import ImageInfo
-        from ..storage import s3_uri
-        from .backends import service_stage
+        from herbmorph.oscar.invocation import stage_relpath
+        from herbmorph.outputs import output_relpath
+        from herbmorph.publish import Outcomes
+        from herbmorph.results import ImageInfo, error_document
+        from herbmorph.store import s3_uri
 
         path = service.input_for(bucket, key)
         folder = path.folder if path else ""
@@ -182,7 +185,7 @@ class FolderExecutor:
         rel = stage_relpath(stage, key, folder) if stage else output_relpath(key, folder)
         if not isinstance(exc, NotRegularFile):
             exc = NotRegularFile(f"{key!r} is not a plain path below its bucket")
-        write_error(tmp_out, rel, error_document(ImageInfo(uri=s3_uri(bucket, key)), stage or service.name, exc))
+        Outcomes.folder(tmp_out).error(rel, error_document(ImageInfo(uri=s3_uri(bucket, key)), stage or service.name, exc))
         with open(log, "a", encoding="utf-8") as f:
             f.write(f"--- event {event_id} {time.strftime('%Y-%m-%dT%H:%M:%S')}: refused: {exc}\n")
         return subprocess.CompletedProcess([], 1)
@@ -196,8 +199,8 @@ class FolderExecutor:
                                   "TMP_OUTPUT_DIR": str(tmp_out), "INPUT_FILE_PATH": str(input_path),
                                   "STORAGE_OBJECT_KEY": key, "EVENT": json.dumps(event),
                                   "EVENT_TIME": event["Records"][0].get("eventTime", ""),
-                                  "FUNCTION_CONFIG": function_config(service),
-                                  "HERBMORPH_SOURCE_DIR": str(self.root)})
+                                  "FUNCTION_CONFIG": encode_function_config(service),
+                                  STORE_DIR_ENV: str(self.root)})
         with open(log, "a", encoding="utf-8") as f:
             f.write(f"--- event {event_id} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
             f.flush()
@@ -207,27 +210,17 @@ class FolderExecutor:
             except subprocess.TimeoutExpired:
                 return None
 
-    def _publish(self, service: Service, tmp_out: Path) -> list:
+    def _publish(self, service: Service, tmp_out: Path) -> list[ObjectInfo]:
         """Move the outputs matching each output path's suffixes into place (the supervisor's upload)."""
-        from ..outputs import atomic_write  # light: no torch
-        from .backends import ObjectRef
-
         written = []
         for out in service.outputs:
             for path in sorted(p for p in tmp_out.rglob("*") if p.is_file()):
                 rel = path.relative_to(tmp_out).as_posix()
                 if out.suffixes and not any(rel.endswith(s) for s in out.suffixes):
                     continue
-                target = atomic_write(self.root / out.bucket / out.folder / rel, path.read_bytes())
-                st = target.stat()
                 key = "/".join(p for p in (out.folder, rel) if p)
-                written.append(ObjectRef(out.bucket, key, f"{st.st_size}-{st.st_mtime_ns}", st.st_size))
+                written.append(self.store.put(out.bucket, key, path.read_bytes()))
         return written
 
     def close(self) -> None:
         """Nothing to end: each script is a plain child of the slot's thread."""
-
-
-def provider_block(endpoint: str, access_key: str, secret_key: str, region: Optional[str] = None) -> dict:
-    return {"endpoint": endpoint, "access_key": access_key, "secret_key": secret_key,
-            "verify": endpoint.startswith("https://"), "region": region or "us-east-1"}

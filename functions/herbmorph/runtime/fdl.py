@@ -12,26 +12,7 @@ from pathlib import Path
 
 import yaml
 
-_MEMORY_UNITS = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12,
-                 "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
-
-
-def parse_memory(value) -> int:
-    """Kubernetes quantity -> bytes (``6Gi``, ``512Mi``, ``2G``, ``1000000``)."""
-    m = re.fullmatch(r"\s*([0-9.]+)\s*([kKmMgGtT]i?)?\s*", str(value))
-    if not m:
-        raise ValueError(f"invalid memory quantity {value!r}")
-    return int(float(m.group(1)) * _MEMORY_UNITS[(m.group(2) or "").lower()])
-
-
-def parse_cpu(value) -> float:
-    """Kubernetes CPU quantity -> cores (``'2.0'``, ``'500m'``)."""
-    s = str(value).strip()
-    cores = float(s[:-1]) / 1000 if s.endswith("m") else float(s)
-    if cores <= 0:
-        raise ValueError(f"invalid cpu quantity {value!r}")
-    return cores
-
+from herbmorph.quantities import parse_cpu, parse_memory
 
 @dataclass(frozen=True)
 class StoragePath:
@@ -156,3 +137,9 @@ def host_variables(service: Service) -> dict[str, str]:
             v = str(Path(REPO_DIR, v[len(IMAGE_ROOT):]))
         out[k] = v
     return out
+
+
+def service_stage(service: Service) -> str | None:
+    """The herbmorph handler stage a service's script runs (``segment``...), if it is one of ours."""
+    m = re.search(r"herbmorph\.oscar\.handler\s+(\w+)", service.script.read_text("utf-8", "replace"))
+    return m.group(1) if m else None

@@ -30,19 +30,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .backends import FolderBackend, MinioBackend, ObjectRef, object_event, service_stage
+from herbmorph.store import ObjectInfo
+
+from .backends import FolderBackend, MinioBackend, object_event
 from .executors import FolderExecutor, SupervisorExecutor
-from .fdl import Fdl, Service, host_variables
+from .fdl import Fdl, Service, host_variables, service_stage
 from .journal import Journal
 from .metrics import Metrics
-from .server import make_server, serve_in_background
+from .slot import Slot
+from .sweeper import Sweeper
+from .webhooks import make_server, serve_in_background
 
 log = logging.getLogger("herbmorph.serve")
-
-MAX_ATTEMPTS = 3
-RETRY_BASE_SECONDS = 2.0
-WORKER_START_TIMEOUT = 900.0
-
 
 def memory_total() -> int:
     try:
@@ -51,7 +50,7 @@ def memory_total() -> int:
         return 8 * 2**30
 
 
-def pool_size(service: Service, cpus: Optional[int] = None, memory: Optional[int] = None) -> int:
+def slots_for(service: Service, cpus: Optional[int] = None, memory: Optional[int] = None) -> int:
     """Slots for ``service``: as many as the machine holds by the FDL's cpu *and* memory, ≥ 1.
 
     ``floor(cores / cpu)`` and ``floor(0.8 × RAM / memory)`` (20% left to the OS and the other
@@ -89,119 +88,7 @@ class ServeOptions:
     minio_queue: bool = False  # also register a queue_dir (local MinIO only)
 
 
-class Slot:
-    """One place to run one event at a time for a service, with its own warm worker."""
-
-    def __init__(self, rt: "Runtime", service: Service, index: int):
-        self.rt, self.service, self.index = rt, service, index
-        self.stage = service_stage(service) if rt.opts.warm else None
-        self.socket_path = str(rt.socket_dir / f"{service.name}-{index}.sock")
-        self.proc = None
-        self.conn = None
-        self.busy = False
-        self.thread = threading.Thread(target=self.loop, name=f"{service.name}-{index}", daemon=True)
-
-    # -- warm worker
-    def start_worker(self) -> None:
-        if not self.stage:
-            return
-        from .warm import serve_worker
-
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe()
-        env = self.rt.worker_env(self.service)
-        self.proc = ctx.Process(target=serve_worker, args=(self.stage, self.socket_path, child, env),
-                                name=f"herbmorph-{self.service.name}-{self.index}", daemon=True)
-        self.proc.start()
-        child.close()
-        msg = parent.recv() if parent.poll(WORKER_START_TIMEOUT) else ("error", "no answer")
-        if msg[0] != "ready":
-            self.proc.kill()
-            raise RuntimeError(f"{self.service.name}: warm worker did not start: {msg[1]}")
-        self.conn = parent
-        self.rt.metrics.worker_rss.labels(self.service.name, str(self.index)).set(msg[1])
-
-    def worker_alive(self) -> bool:
-        return self.proc is not None and self.proc.is_alive()
-
-    def _outcomes(self, wait: float = 0.0) -> list[int]:
-        """Handler exit codes the warm worker reported since last asked (waits ``wait`` s for one)."""
-        codes = []
-        with contextlib.suppress(EOFError, OSError):
-            while self.conn is not None and self.conn.poll(wait if not codes else 0):
-                _, code, seconds, rss = self.conn.recv()
-                name = self.service.name
-                self.rt.metrics.documents.labels(name, {0: "result", 1: "error"}.get(code, "none")).inc()
-                self.rt.metrics.handler_latency.labels(name).observe(seconds)
-                self.rt.metrics.worker_rss.labels(name, str(self.index)).set(rss)
-                codes.append(code)
-        return codes
-
-    # -- dispatch
-    def loop(self) -> None:
-        rt = self.rt
-        while not rt.stopping.is_set():
-            event = rt.journal.claim(self.service.name)
-            if event is None:
-                rt.wake(self.service.name).wait(1.0)
-                rt.wake(self.service.name).clear()
-                continue
-            self.busy = True
-            try:
-                self.run_one(event)
-            except Exception as exc:  # noqa: BLE001 - a dispatcher must never die
-                log.exception("%s: event %s crashed the dispatcher: %s", self.service.name, event.id, exc)
-                rt.journal.retry_later(event.id, RETRY_BASE_SECONDS, f"dispatcher: {exc}")
-            finally:
-                self.busy = False
-
-    def run_one(self, event) -> None:
-        rt, name = self.rt, self.service.name
-        if self.stage and not self.worker_alive() and not rt.stopping.is_set():
-            log.warning("%s: warm worker %s is gone; restarting it", name, self.index)
-            self.start_worker()
-        warm = self.worker_alive()
-        # Content-addressed decoded originals, shared by the stages (see herbmorph.oscar.pixels);
-        # kept across restarts on purpose: resumed events may still use them.
-        extra = {"HERBMORPH_PIXEL_CACHE": str(rt.state / "pixels")}
-        if warm:
-            extra["HERBMORPH_WARM_SOCKET"] = self.socket_path
-        self._outcomes()  # forget anything left from an earlier, timed-out call
-        result = rt.executor.run(self.service, event.id, event.body, extra)
-        if warm and not result.refused and not any(c in (0, 1) for c in self._outcomes(wait=2.0)) and result.code == 0:
-            # The supervisor ignores the script's status, so a worker that died mid-call would
-            # look like success with nothing uploaded: a lost image. Retry it instead.
-            result.code, result.log_tail = 2, "the warm handler reported no document (worker died?)"
-        if rt.stopping.is_set() and result.code != 0:
-            rt.journal.retry_later(event.id, 0, "interrupted by shutdown")
-            return
-        if result.code == 0:
-            rt.journal.finish(event.id, "done", result.seconds)
-            rt.metrics.done.labels(name).inc()
-            rt.metrics.latency.labels(name).observe(result.seconds)
-            log.info("%s: %s done in %.2f s", name, event.key, result.seconds)
-            rt.after_event(self.service, event, result)
-        elif event.attempts < MAX_ATTEMPTS:
-            rt.metrics.retries.labels(name).inc()
-            delay = RETRY_BASE_SECONDS * 2 ** (event.attempts - 1)
-            log.warning("%s: %s attempt %d failed (status %s); retry in %.0f s", name, event.key,
-                        event.attempts, result.code, delay)
-            rt.journal.retry_later(event.id, delay, result.log_tail[-1500:])
-        else:
-            rt.give_up(self.service, event, f"attempt {event.attempts} of {MAX_ATTEMPTS} failed "
-                                           f"(status {result.code})", result.log_tail)
-
-    def stop(self) -> None:
-        if self.conn is not None:
-            with contextlib.suppress(OSError, EOFError, BrokenPipeError):
-                self.conn.send("stop")
-        if self.proc is not None:
-            self.proc.join(10)
-            if self.proc.is_alive():
-                self.proc.kill()
-
-
-class Runtime:
+class Runtime(Sweeper):
     def __init__(self, opts: ServeOptions):
         self.opts = opts
         self.state = Path(opts.state_dir).resolve()
@@ -248,7 +135,7 @@ class Runtime:
             self.wake(service).set()
         return counts
 
-    def enqueue_object(self, obj: ObjectRef) -> int:
+    def enqueue_object(self, obj: ObjectInfo) -> int:
         """Journal ``obj`` for every service whose input it matches (sweeps, folder writes)."""
         n = 0
         for svc in self.opts.fdl.services:
@@ -263,10 +150,13 @@ class Runtime:
             self.enqueue_object(obj)
 
     def give_up(self, service: Service, event, reason: str, log_tail: str = "") -> None:
-        from ..errors import HerbmorphError
-        from ..oscar.handler import stage_relpath
-        from ..outputs import ERROR_SUFFIX, error_document, output_relpath
-        from ..results import ImageInfo, to_json
+        """The last attempt failed: the runtime writes the error document itself, into each
+        output path that takes one, so the chain still ends with exactly one outcome."""
+        from herbmorph.errors import HerbmorphError
+        from herbmorph.oscar.invocation import stage_relpath
+        from herbmorph.outputs import ERROR_SUFFIX, output_relpath
+        from herbmorph.publish import Outcomes
+        from herbmorph.results import ImageInfo, error_document
 
         name = service.name
         path = service.input_for(event.bucket, event.key)
@@ -280,20 +170,15 @@ class Runtime:
             if out.suffixes and not any(ERROR_SUFFIX.endswith(s) for s in out.suffixes):
                 continue
             try:
-                where = self.backend.write(out, rel + ERROR_SUFFIX, to_json(doc).encode("utf-8"))
-                written.append(where)
-                if isinstance(self.backend, FolderBackend):
-                    self.enqueue_object(self._folder_ref(out, rel + ERROR_SUFFIX))
+                key = Outcomes(self.backend.store, out.bucket, out.folder).error(rel, doc)
+                written.append(f"{out.bucket}/{key}")
+                if isinstance(self.backend, FolderBackend):  # no notifications: trigger the next stage here
+                    self.enqueue_object(self.backend.store.stat(out.bucket, key))
             except Exception as exc:  # noqa: BLE001
                 log.error("%s: cannot write the error document for %s: %s", name, event.key, exc)
         self.journal.finish(event.id, "failed", 0.0, f"{reason}\n{log_tail[-1500:]}")
         self.metrics.failed.labels(name).inc()
         log.error("%s: gave up on %s (%s); error document: %s", name, event.key, reason, written or "none")
-
-    def _folder_ref(self, out, rel: str) -> ObjectRef:
-        key = "/".join(p for p in (out.folder, rel) if p)
-        st = (self.backend.root / out.bucket / key).stat()
-        return ObjectRef(out.bucket, key, f"{st.st_size}-{st.st_mtime_ns}", st.st_size)
 
     # ------------------------------------------------------------------------- start-up
     def _lock(self) -> None:
@@ -356,7 +241,7 @@ class Runtime:
             self.executor = FolderExecutor(self.backend.root, self.state / "tmp", self.state / "logs",
                                            self.opts.event_timeout)
         for svc in self.opts.fdl.services:
-            n = int(self.opts.slots.get(svc.name) or pool_size(svc))
+            n = int(self.opts.slots.get(svc.name) or slots_for(svc))
             self.slots += [Slot(self, svc, i) for i in range(n)]
         self._start_workers()
         for s in self.slots:
@@ -383,47 +268,6 @@ class Runtime:
         if errors:
             raise errors[0]
 
-    def _sweep_once(self) -> int:
-        n = 0
-        for svc in self.opts.fdl.services:
-            for path in svc.inputs:
-                for obj in self.backend.list_inputs(path):
-                    if self.stopping.is_set():
-                        return n
-                    n += self.enqueue_object(obj)
-        return n
-
-    def _sweeper(self) -> None:
-        """MinIO: sweep at start and every ``sweep_every`` s. Folders: this *is* the watcher."""
-        folder = isinstance(self.backend, FolderBackend)
-        interval = self.opts.poll_seconds if folder else self.opts.sweep_every
-        settle: dict[tuple, str] = {}
-        while not self.stopping.is_set():
-            try:
-                if folder:
-                    self._watch_folders(settle)
-                else:
-                    found = self._sweep_once()
-                    if found:
-                        log.info("sweep: %d object(s) had no event; queued", found)
-            except Exception as exc:  # noqa: BLE001 - storage hiccups must not stop the watcher
-                log.warning("sweep failed: %s", exc)
-            self._sweep_done.set()
-            self.stopping.wait(interval)
-
-    def _watch_folders(self, settle: dict) -> None:
-        """Queue a dropped file once it has been seen unchanged for one poll (a copy may be running)."""
-        seen = {}
-        for svc in self.opts.fdl.services:
-            for path in svc.inputs:
-                for obj in self.backend.list_inputs(path):
-                    ident = (obj.bucket, obj.key)
-                    seen[ident] = obj.etag
-                    if settle.get(ident) == obj.etag:
-                        self.enqueue_object(obj)
-        settle.clear()
-        settle.update(seen)
-
     # ------------------------------------------------------------------------ status
     def counts(self) -> dict[str, dict[str, int]]:
         return self.journal.counts()
@@ -437,7 +281,7 @@ class Runtime:
 
     def health(self) -> dict:
         dead = [f"{s.service.name}-{s.index}" for s in self.slots if s.stage and not s.worker_alive()]
-        storage_ok = self.backend.ready() if isinstance(self.backend, MinioBackend) else self.backend.root.is_dir()
+        storage_ok = self.backend.ready()
         status = "ok" if storage_ok and not dead and not self.stopping.is_set() else "degraded"
         if not self.started:
             status = "starting"

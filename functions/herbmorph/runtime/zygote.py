@@ -38,9 +38,9 @@ def _run_supervisor(env: dict, stdin_path: str, log_path: str) -> int:
     import tempfile
     import warnings
 
-    from .warm import _die_with_parent
+    from herbmorph.procs import die_with_parent
 
-    _die_with_parent()
+    die_with_parent()
     os.environ.clear()
     os.environ.update(env)
     tempfile.tempdir = None  # re-read TMPDIR: the supervisor's temp dirs go where the runtime cleans up

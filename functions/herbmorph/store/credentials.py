@@ -1,9 +1,7 @@
-"""S3-generic object storage helpers: ``s3://`` URIs, provider credentials, reading objects.
+"""Where an S3 store's credentials come from, and the ``minio`` client made from them.
 
-Used by the adapters that need an object other than the one they were triggered with (the OSCAR
-``scale`` and ``area`` functions read the *original* upload named in the stage document). Everything
-here speaks plain S3 through the ``minio`` client, so it works the same against MinIO, Ceph RGW or
-AWS S3. MinIO-*admin* code (webhook targets, bucket notifications) does not belong here.
+Plain S3 through the ``minio`` client works the same against MinIO, Ceph RGW or AWS S3.
+MinIO-*admin* code (webhook targets, bucket notifications) does not belong here.
 
 Credentials (:func:`provider_credentials`), first match wins:
 
@@ -23,73 +21,18 @@ from __future__ import annotations
 import base64
 import functools
 import os
-import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional
 from urllib.parse import urlsplit
 
-from herbmorph.errors import HerbmorphError
+from .base import StorageError
 
 OSCAR_FUNCTION_CONFIG = Path("/oscar/config/function_config.yaml")
 OSCAR_PROVIDER_SECRETS = Path("/var/run/secrets/providers")
 DEFAULT_PROVIDER = "minio.default"
 # What OSCAR puts in the FDL copy instead of real keys.
 _PLACEHOLDER_KEYS = {"", "hidden"}
-
-
-class StorageError(HerbmorphError):
-    """Object storage unreachable, misconfigured or refusing us."""
-
-    kind = "storage"
-
-
-# ------------------------------------------------------------------------------------ URIs
-
-
-def s3_uri(bucket: str, key: str) -> str:
-    return f"s3://{bucket}/{key}"
-
-
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/some/key.jpg`` -> ``("bucket", "some/key.jpg")``.
-
-    The key is returned as written (S3 keys are opaque: ``..`` or unicode are legal there). Raises
-    ``ValueError`` for anything that is not an ``s3://`` URI with a bucket and a key.
-    """
-    uri = str(uri)
-    if not uri.startswith("s3://"):
-        raise ValueError(f"not an s3:// URI: {uri!r}")
-    bucket, _, key = uri[len("s3://"):].partition("/")
-    if not bucket or not key or "\x00" in uri:
-        raise ValueError(f"an s3:// URI needs a bucket and a key: {uri!r}")
-    return bucket, key
-
-
-def local_object_path(root: str | os.PathLike, bucket: str, key: str) -> Optional[Path]:
-    """Where ``bucket/key`` lives in a folder that mirrors a bucket (``root/bucket/key``, or
-    ``root/key`` when the folder *is* the bucket). ``None`` when neither exists or a key would
-    resolve outside ``root`` (``..``, absolute keys, symlinks out)."""
-    root = Path(root).resolve()
-    for rel in (posixpath.join(bucket, key), key):
-        candidate = (root / rel).resolve()
-        if candidate != root and root in candidate.parents and candidate.is_file():
-            return candidate
-    return None
-
-
-def read_local_object(root: str | os.PathLike, bucket: str, key: str, max_bytes: Optional[int] = None) -> Optional[bytes]:
-    """The bytes of ``bucket/key`` in a bucket mirror (as :func:`local_object_path`), opened once and
-    never through a symbolic link (:mod:`herbmorph.safeopen`: a link raises ``NotRegularFile``).
-    ``None`` when neither place holds it or the key is not a plain relative path."""
-    from .safeopen import read_regular
-
-    for rel in (posixpath.join(bucket, key), key):
-        try:
-            return read_regular(root, rel, max_bytes)
-        except (FileNotFoundError, NotADirectoryError, ValueError):
-            continue
-    return None
 
 
 # ----------------------------------------------------------------------------- credentials
@@ -113,7 +56,7 @@ def _truthy(value, default: bool = True) -> bool:
     return str(value).strip().lower() not in ("0", "false", "no", "off")
 
 
-def _function_config(env: Mapping[str, str]) -> dict:
+def _read_function_config(env: Mapping[str, str]) -> dict:
     import yaml  # light, already a core dependency
 
     raw = env.get("FUNCTION_CONFIG")
@@ -131,9 +74,9 @@ def _function_config(env: Mapping[str, str]) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def function_config(env: Mapping[str, str] | None = None) -> dict:
+def read_function_config(env: Mapping[str, str] | None = None) -> dict:
     """The FDL service definition OSCAR hands the function (``{}`` outside OSCAR)."""
-    return _function_config(os.environ if env is None else env)
+    return _read_function_config(os.environ if env is None else env)
 
 
 def provider_credentials(provider: str = DEFAULT_PROVIDER, env: Mapping[str, str] | None = None) -> S3Credentials:
@@ -150,7 +93,7 @@ def provider_credentials(provider: str = DEFAULT_PROVIDER, env: Mapping[str, str
 
     kind, _, ident = provider.partition(".")
     ident = ident or "default"
-    block = (((_function_config(env).get("storage_providers") or {}).get(kind) or {}).get(ident)) or {}
+    block = (((_read_function_config(env).get("storage_providers") or {}).get(kind) or {}).get(ident)) or {}
     endpoint = block.get("endpoint") or ""
     access_key = str(block.get("access_key") or "")
     secret_key = str(block.get("secret_key") or "")
@@ -194,55 +137,3 @@ def client_from_env(env: Mapping[str, str], provider: str = DEFAULT_PROVIDER):
     Reused while the credentials stay the same, so a warm worker keeps its connections open.
     """
     return _client_for(provider_credentials(provider, env))
-
-
-# --------------------------------------------------------------------------------- objects
-
-
-def fetch_bytes(uri: str, *, max_bytes: Optional[int] = None, client=None,
-                provider: str = DEFAULT_PROVIDER) -> bytes:
-    """Read the whole object at ``s3://bucket/key``.
-
-    Refuses objects over ``max_bytes`` before downloading them (``kind="too-large"``); a missing
-    object is ``kind="not-found"``; anything else the server or network says is ``kind="storage"``.
-    """
-    bucket, key = parse_s3_uri(uri)
-    if client is None:
-        client = make_client(provider_credentials(provider))
-    from minio.error import S3Error
-
-    response = None
-    try:
-        if max_bytes is not None:
-            size = client.stat_object(bucket, key).size
-            if size is not None and size > max_bytes:
-                raise StorageError(f"{uri} is {size:,} bytes, over the limit of {max_bytes:,}", kind="too-large")
-        response = client.get_object(bucket, key)
-        data = response.read() if max_bytes is None else response.read(max_bytes + 1)
-        if max_bytes is not None and len(data) > max_bytes:
-            raise StorageError(f"{uri} is over the limit of {max_bytes:,} bytes", kind="too-large")
-        return data
-    except S3Error as exc:
-        if exc.code in ("NoSuchKey", "NoSuchBucket", "NoSuchObject"):
-            raise StorageError(f"{uri} does not exist ({exc.code})", kind="not-found") from exc
-        raise StorageError(f"cannot read {uri}: {exc.code}: {exc.message}") from exc
-    except StorageError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - network, TLS, DNS: one kind for the error document
-        raise StorageError(f"cannot read {uri}: {type(exc).__name__}: {exc}") from exc
-    finally:
-        if response is not None:
-            response.close()
-            response.release_conn()
-
-
-def remove_objects(bucket: str, keys: list[str], *, client=None, provider: str = DEFAULT_PROVIDER) -> list[str]:
-    """Delete ``keys`` from ``bucket`` (missing ones are fine); returns the keys that failed."""
-    if not keys:
-        return []
-    if client is None:
-        client = make_client(provider_credentials(provider))
-    from minio.deleteobjects import DeleteObject
-
-    errors = client.remove_objects(bucket, [DeleteObject(k) for k in keys])
-    return [e.name for e in errors]
