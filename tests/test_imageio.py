@@ -21,6 +21,7 @@ from herbmorph import imageio
 from herbmorph.config import Settings
 from herbmorph.errors import InputError
 from herbmorph.imageio import LoadedImage, describe, load_image, sha256_bytes
+from herbmorph.imageio import decode, formats, read  # internals some tests reach into
 from herbmorph.results import ErrorDocument, ErrorInfo, ImageInfo
 
 KINDS = {"empty", "too-large", "not-an-image", "truncated", "too-small", "decompression-bomb",
@@ -206,7 +207,7 @@ def test_our_limit_speaks_not_pillows(cases, monkeypatch):
 
 
 def test_pillow_bomb_error_maps_to_our_kind(cases, monkeypatch):
-    monkeypatch.setattr(imageio, "_sync_pillow_limits", lambda max_pixels: None)
+    monkeypatch.setattr(decode, "_sync_pillow_limits", lambda max_pixels: None)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 200 x 150 > 2 x 1000: Pillow raises
     err = refuse(path_of(cases, "rgb_png"), "decompression-bomb")
     assert "200x150" in str(err)
@@ -215,7 +216,7 @@ def test_pillow_bomb_error_maps_to_our_kind(cases, monkeypatch):
 def test_pillow_bomb_warning_as_error_maps_to_our_kind(cases, monkeypatch):
     import warnings
 
-    monkeypatch.setattr(imageio, "_sync_pillow_limits", lambda max_pixels: None)
+    monkeypatch.setattr(decode, "_sync_pillow_limits", lambda max_pixels: None)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20_000)  # 30000 px: warning zone
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -225,7 +226,7 @@ def test_pillow_bomb_warning_as_error_maps_to_our_kind(cases, monkeypatch):
 def test_too_large_checked_before_reading(cases, monkeypatch):
     path = path_of(cases, "too_large")  # sparse, Settings().max_bytes + 1
     opened = []
-    monkeypatch.setattr(imageio, "open", lambda *a, **k: opened.append(a) or open(*a, **k),
+    monkeypatch.setattr(read, "open", lambda *a, **k: opened.append(a) or open(*a, **k),
                         raising=False)
     t0 = time.perf_counter()
     err = refuse(path, "too-large")
@@ -378,7 +379,7 @@ def test_exif_orientation_6(cases):
 
 @pytest.mark.parametrize("fmt", ["PNG", "TIFF", "WEBP"])
 def test_orientation_in_other_formats(fmt):
-    if fmt == "WEBP" and "WEBP" not in imageio._open_formats():
+    if fmt == "WEBP" and "WEBP" not in formats._open_formats():
         pytest.skip("no WebP in this Pillow build")
     w, h = bi.EXIF_STORED_SIZE
     a = np.full((h, w, 3), 255, dtype=np.uint8)

@@ -5,7 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from herbmorph.scale.ruler import read_ruler, to_crop_coords, upright_views
+from herbmorph.scale.ruler import read_ruler
+from herbmorph.scale.views import to_crop_coords, upright_views
 from herbmorph.synth.rulers import render_colour_chart, render_ruler
 
 CASES = [(40, "cm-black", 0), (70, "cm-white", 1), (110, "cm-15", 2), (150, "cm-30", 3),
@@ -149,12 +150,12 @@ def test_box_is_trimmed_to_the_reading_never_grown():
 
 def test_views_read_side_by_side_or_one_by_one_give_the_same_reading(monkeypatch):
     """Two views at once (the default) and one at a time (HERBMORPH_THREADS=1) are the same work."""
-    from herbmorph.scale import ruler
+    from herbmorph.scale import views
 
     readings = {}
     for threads in ("2", "1"):
         monkeypatch.setenv("HERBMORPH_THREADS", threads)
-        assert ruler._view_threads() == int(threads)
+        assert views._view_threads() == int(threads)
         got = []
         for ppc, design, k in CASES[:4] + [(40, "dual", 0)]:
             img = np.ascontiguousarray(np.rot90(render_ruler(np.random.default_rng([ppc, k]), ppc, design).image, k))

@@ -55,7 +55,7 @@ def test_dual_ruler_rows_are_fitted_apart():
 
 
 def test_dual_ruler_inch_row_can_never_be_read_as_cm():
-    from herbmorph.scale.ruler import _contradicts
+    from herbmorph.scale.confirm import _contradicts
 
     cm = fit_row([D(v, 10 + 46 * v) for v in range(0, 10)])
     inch = fit_row([D(v, 10 + 46 * 2.54 * v, y=80) for v in range(0, 5)])
@@ -70,7 +70,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from herbmorph.evaluate import ocr_chars  # noqa: E402
-from herbmorph.scale.ruler import OCR_DIGIT_PX, cc_char_boxes, read_ruler, read_view  # noqa: E402
+from herbmorph.scale.ocr import OCR_DIGIT_PX, cc_char_boxes  # noqa: E402
+from herbmorph.scale.ruler import read_ruler  # noqa: E402
+from herbmorph.scale.views import read_view  # noqa: E402
 from herbmorph.synth.rulers import render_ruler  # noqa: E402
 
 

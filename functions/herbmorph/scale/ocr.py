@@ -1,4 +1,5 @@
-"""Reading the numbers of an upright ruler view: glyph blobs, printed numbers, Tesseract.
+"""Reading the numbers of an upright ruler view: the image prepared for it, glyph blobs, printed
+numbers, Tesseract.
 
 Tesseract runs in process through its C API (``tesserocr``): one engine per thread and page
 segmentation mode, loaded once and kept, instead of a ``tesseract`` process per call. Every
@@ -25,6 +26,10 @@ TESS_MAX_SIDE = 30000   # Tesseract refuses images with a side of 32767 px or mo
 PAGE_MAX_HEIGHT = 8000  # the number strip is read in pages of at most this height
 NUMBER_READINGS = ("printed", "glyphs")  # see tesseract_digits
 MAX_NUMBERS = 120       # a ruler prints at most ~60 numbers; more groups are text or noise
+OCR_TARGET_SHORT_SIDE = 160  # upscale small crops so digits reach Tesseract-friendly size
+OCR_MAX_LONG_SIDE = 6000
+OCR_MAX_UPSCALE = 6.0
+OCR_DIGIT_PX = 40            # digit height Tesseract reads best; small digits are upscaled to it
 
 _local = threading.local()
 
@@ -75,6 +80,30 @@ def recognise(gray: np.ndarray, psm: int, level: str) -> list[tuple[str, float, 
             out.append((text.strip(), float(r.Confidence(ril)), tuple(int(v) for v in box)))
     api.Clear()
     return out
+
+
+def dark_body(img: np.ndarray) -> bool:
+    return bool(np.median(img) < 110)  # white-on-black ruler
+
+
+def prepare_for_ocr(gray: np.ndarray, f: float | None = None,
+                    flip: bool | None = None) -> tuple[np.ndarray, float]:
+    """The paper's preprocessing (greyscale, bilateral filter), after an upscale of small crops
+    and a polarity flip so digits are dark on light, as Tesseract prefers. ``f`` forces the
+    upscale factor (still capped by OCR_MAX_LONG_SIDE)."""
+    h, w = gray.shape
+    if f is None:
+        f = float(np.clip(OCR_TARGET_SHORT_SIDE / max(h, 1), 1.0, OCR_MAX_UPSCALE))
+    f = min(f, OCR_MAX_LONG_SIDE / max(w, 1)) if w * f > OCR_MAX_LONG_SIDE else f
+    return cv2.bilateralFilter(tick_view(gray, f, flip), 9, 75, 75), f
+
+
+def tick_view(gray: np.ndarray, f: float, flip: bool | None = None) -> np.ndarray:
+    """Upscaled by ``f``, dark digits on light (``flip`` forces it; None: dark-bodied views are
+    inverted). The tick lattice is measured on this; the OCR image is it after the bilateral
+    filter (which erases thin, low-contrast mm ticks)."""
+    img = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC) if f != 1.0 else gray.copy()
+    return 255 - img if (dark_body(img) if flip is None else flip) else img
 
 
 def _char_boxes(img: np.ndarray) -> list[tuple[str, float, float, float, float]]:
