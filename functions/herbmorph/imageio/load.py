@@ -37,12 +37,16 @@ def load_image(
     max_pixels: Optional[int] = None,
     max_bytes: Optional[int] = None,
     min_side: int = 32,
+    sha256: Optional[str] = None,
 ) -> LoadedImage:
     """Read, validate and decode one image; raises :class:`InputError` with a ``kind`` (package doc).
 
     ``source`` is the encoded bytes, a path, or a binary file object. ``uri`` is what goes into
     ``info.uri`` (default: the path as given, or ``"<bytes>"``). ``max_pixels`` / ``max_bytes``
     default to :class:`herbmorph.config.Settings` (env ``HERBMORPH_MAX_PIXELS`` / ``_MAX_BYTES``).
+
+    ``sha256``: the caller already hashed these very bytes (a stage that checked the original
+    against its stage document), so they are not hashed again.
     """
     if max_pixels is None or max_bytes is None:
         settings = Settings()
@@ -55,7 +59,7 @@ def load_image(
     info.size_bytes = len(data)
     if not data:
         _fail("empty", f"{uri} is empty (0 bytes)", info)
-    info.sha256 = sha256_bytes(data)
+    info.sha256 = sha256 or sha256_bytes(data)
 
     warnings: list[str] = []
     img = _decode(data, uri, int(max_pixels), int(min_side), warnings, info)
