@@ -10,12 +10,8 @@ import contextlib
 import logging
 import multiprocessing
 import threading
-from typing import TYPE_CHECKING
 
 from .fdl import Service, service_stage
-
-if TYPE_CHECKING:
-    from .runtime import Runtime
 
 log = logging.getLogger("herbmorph.serve")
 
@@ -27,7 +23,9 @@ WORKER_START_TIMEOUT = 900.0
 class Slot:
     """One place to run one event at a time for a service, with its own warm worker."""
 
-    def __init__(self, rt: "Runtime", service: Service, index: int):
+    def __init__(self, rt, service: Service, index: int):
+        """``rt`` is the :class:`~herbmorph.runtime.runtime.Runtime` that owns the slot (its journal,
+        executor, metrics and stop flag); not imported here, which would make a circle."""
         self.rt, self.service, self.index = rt, service, index
         self.stage = service_stage(service) if rt.opts.warm else None
         self.socket_path = str(rt.socket_dir / f"{service.name}-{index}.sock")
