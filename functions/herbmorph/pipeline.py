@@ -49,12 +49,14 @@ class Pipeline:
         return self
 
     def measure_image(self, rgb: np.ndarray, info: ImageInfo, warnings: list[str] = (), *,
-                      conf: float | None = None, imgsz: int | None = None) -> ResultDocument:
+                      conf: float | None = None, imgsz: int | None = None,
+                      scale_conf: float | None = None) -> ResultDocument:
         """One stage's internal failure costs that stage's findings only: the organs survive a
         scale failure (the scale core answers null with the reason itself), and the scale
         survives an organ-model failure, recorded in ``errors``.
 
-        ``conf`` and ``imgsz`` are this call's organ-model options (default: the settings')."""
+        ``conf`` and ``imgsz`` are this call's organ-model options, ``scale_conf`` its ruler-detector
+        threshold (default: the settings')."""
         errors = list(warnings)
         conf = self.settings.conf if conf is None else conf
         imgsz = self.settings.imgsz if imgsz is None else imgsz
@@ -66,20 +68,21 @@ class Pipeline:
             errors.append(f"segment stage failed: {brief(exc)}")
             seg = SegmentResult(organs=[], model=self.segment.info, imgsz=imgsz, conf=conf)
         t1 = time.perf_counter()
-        scale = self.scale.predict(rgb)
+        scale = self.scale.predict(rgb, conf=scale_conf)
         t2 = time.perf_counter()
         timings = {"segment": round((t1 - t0) * 1000, 1), "scale": round((t2 - t1) * 1000, 1)}
         # build_document times itself into timings_ms["area"]
         return build_document(info, seg, scale, timings, errors=errors)
 
     def measure(self, source, uri: str | None = None, *, conf: float | None = None,
-                imgsz: int | None = None) -> Measurement:
+                imgsz: int | None = None, scale_conf: float | None = None) -> Measurement:
         """Never raises for a bad image: the failure comes back as an error document."""
         stage = "decode"
         try:
             img = load_image(source, uri, max_pixels=self.settings.max_pixels, max_bytes=self.settings.max_bytes)
             stage = "measure"
-            return Measurement(self.measure_image(img.rgb, img.info, img.warnings, conf=conf, imgsz=imgsz), img.rgb)
+            return Measurement(self.measure_image(img.rgb, img.info, img.warnings, conf=conf, imgsz=imgsz,
+                                                  scale_conf=scale_conf), img.rgb)
         except HerbmorphError as exc:
             info = getattr(exc, "image_info", None) or describe(source, uri)
             return Measurement(error_document(info, stage, exc))

@@ -115,7 +115,7 @@ def _run(cmd: list[str], env: dict) -> float:
 def bench_event(images: list[Path], work: Path) -> dict:
     """Each image through the three chain stages, each a cold process (OSCAR's async mode)."""
     mirror = work / "mirror"
-    env_base = {**os.environ, "HERBMORPH_SOURCE_DIR": str(mirror)}
+    env_base = {**os.environ, "HERBMORPH_STORE_DIR": str(mirror)}
     env_base.pop("HERBMORPH_WARM_SOCKET", None)
     chain, single = [], []
     for path in images:

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Iterable, Optional
 
+from herbmorph.journaldb import open_journal
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
 CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, started REAL, finished REAL, source TEXT,
@@ -53,11 +55,7 @@ def models_key(models: dict[str, str]) -> str:
 class Journal:
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash
-        self.db.executescript(SCHEMA)
+        self.db = open_journal(self.path, SCHEMA, synchronous="NORMAL")  # durable across a process crash
         self.run_id: Optional[int] = None
 
     # ------------------------------------------------------------------------------- runs

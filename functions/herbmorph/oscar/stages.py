@@ -178,7 +178,10 @@ def _timed_predict(stage: str, inv: Invocation, rgb):
     s = inv.settings
     predictor = load_predictor(stage, s)
     t0 = time.perf_counter()
-    result = predictor.predict(rgb, imgsz=s.imgsz, conf=s.conf) if stage == "segment" else predictor.predict(rgb)
+    if stage == "segment":
+        result = predictor.predict(rgb, imgsz=s.imgsz, conf=s.conf)
+    else:
+        result = predictor.predict(rgb, conf=s.scale_conf)
     return result, _ms(t0)
 
 

@@ -13,12 +13,13 @@ is processed again.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
+
+from herbmorph.journaldb import open_journal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -52,11 +53,7 @@ class Event:
 class Journal:
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self._db = open_journal(self.path, SCHEMA, synchronous="FULL", threads=True)
         self._lock = threading.Lock()
 
     def close(self) -> None:

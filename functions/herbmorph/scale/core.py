@@ -154,29 +154,31 @@ class ScalePredictor:
             self.info = model_info(self.settings.scale_weights)
         return self
 
-    def detect(self, view_rgb: np.ndarray) -> list[tuple[list[float], float]]:
+    def detect(self, view_rgb: np.ndarray, conf: float | None = None) -> list[tuple[list[float], float]]:
+        conf = self.settings.scale_conf if conf is None else conf
         res = self.model.predict(np.ascontiguousarray(view_rgb[..., ::-1]), imgsz=self.settings.scale_imgsz,
-                                 conf=self.settings.scale_conf, verbose=False,
+                                 conf=conf, verbose=False,
                                  device=resolve_device(self.settings.device))[0]
         boxes = res.boxes.xyxy.cpu().numpy().tolist()
         confs = res.boxes.conf.cpu().numpy().tolist()
         raw = sorted(zip(boxes, confs), key=lambda bc: -bc[1])[:MAX_BOXES]
         return merge_boxes(raw)
 
-    def predict(self, rgb: np.ndarray) -> ScaleResult:
+    def predict(self, rgb: np.ndarray, conf: float | None = None) -> ScaleResult:
         """Never raises: a failure anywhere in the stage is a null with its reason, so the
-        organs found by the other stages are still reported."""
+        organs found by the other stages are still reported. ``conf``: this call's ruler-detector
+        threshold (default: the settings')."""
         self.setup()
         try:
-            return self._predict(rgb)
+            return self._predict(rgb, conf)
         except Exception as exc:  # noqa: BLE001 — the sheet's other results must survive
             log.exception("scale stage failed")
             return ScaleResult.null(f"scale reader failed: {brief(exc)}", model=self.info)
 
-    def _predict(self, rgb: np.ndarray) -> ScaleResult:
+    def _predict(self, rgb: np.ndarray, conf: float | None) -> ScaleResult:
         view = view_of(rgb)
         gray = cv2.cvtColor(view.rgb, cv2.COLOR_RGB2GRAY)
-        candidates = candidate_boxes(self.detect(view.rgb), find_proposals(gray))
+        candidates = candidate_boxes(self.detect(view.rgb, conf), find_proposals(gray))
         if not candidates:
             return ScaleResult.null("no scale bar detected", model=self.info)
         results = []
