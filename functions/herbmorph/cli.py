@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from .config import Settings
+from .errors import ModelError
 
 console = Console(stderr=True)
 
@@ -41,7 +42,7 @@ def cmd_measure(args) -> int:
     from .pipeline import Pipeline, measure_to_dir
 
     paths = [Path(p) for p in args.images]
-    pipeline = Pipeline(_settings(args))
+    pipeline = Pipeline(_settings(args)).setup()  # unusable weights are refused before the first sheet
     table = Table(title=f"herbmorph measure → {args.out}")
     for col in ("image", "organs", "px/cm", "scale", "total cm²", "result"):
         table.add_column(col)
@@ -248,7 +249,11 @@ def main(argv: list[str] | None = None) -> int:
 
     logsafe.setup(logging.WARNING)  # file names reach the logs escaped, one record a line
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ModelError as exc:  # weights that cannot serve (e.g. no organ class): one clear line, no traceback
+        print(f"herbmorph {args.cmd}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
