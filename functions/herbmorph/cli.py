@@ -162,6 +162,10 @@ def print_evaluation(s: dict) -> None:
 
 
 def cmd_train(args) -> int:
+    if args.labels:  # a herbarium's own labels: labels/cli.py
+        from .labels.cli import main as train_on_labels
+
+        return train_on_labels(args)
     from .train import TrainPlan, run
 
     plan = TrainPlan(hours_segment=args.hours_segment, hours_scale=args.hours_scale,
@@ -212,12 +216,16 @@ def build_parser() -> argparse.ArgumentParser:
     _model_flags(e)
     e.set_defaults(func=cmd_evaluate)
 
-    t = sub.add_parser("train", help="generate synthetic sheets and train both models (CPU, time-boxed)")
+    t = sub.add_parser("train", help="generate synthetic sheets and train both models (CPU, time-boxed), or "
+                       "fine-tune the organ model on your own labels (--labels)")
     t.add_argument("--tasks", nargs="+", default=["segment", "scale"], choices=["segment", "scale"])
     t.add_argument("--hours-segment", type=float, default=TrainPlan.hours_segment)
     t.add_argument("--hours-scale", type=float, default=TrainPlan.hours_scale)
     t.add_argument("--models-dir", type=Path, help="where the weights and training.json go (default models/)")
     t.add_argument("--init-from", type=Path, help="fine-tune from DIR/segment.pt and DIR/scale.pt instead of a random init")
+    from .labels.cli import add_arguments as add_label_arguments
+
+    add_label_arguments(t)
     t.set_defaults(func=cmd_train)
 
     v = sub.add_parser("serve", help="run the FDL's chain on this machine (watched folders or MinIO webhooks)")
