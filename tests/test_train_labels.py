@@ -254,6 +254,24 @@ def test_yolo_seg_folder_is_remapped_and_keeps_its_split(tmp_path):
     assert [ORGAN_CLASSES[int(r.split()[0])] for r in rows] == drawn
 
 
+def test_label_studio_yolo_layout_with_classes_txt(tmp_path):
+    """Label Studio's YOLO export: classes.txt, flat images/ and labels/, no data.yaml."""
+    sheets = draw_sheets(3, seed=30)
+    root = tmp_path / "ls"
+    write_yolo_seg(root, {"all": sheets}, {0: "ruler", 1: "Leaves"}, {"ruler": "ruler", "Leaves": "leaf"})
+    for sub in ("images", "labels"):
+        for f in (root / sub / "all").iterdir():
+            f.rename(root / sub / f.name)
+        (root / sub / "all").rmdir()
+    (root / "data.yaml").unlink()
+    (root / "classes.txt").write_text("ruler\nLeaves\n")
+    p = prepare(read_labels(root), tmp_path / "ds")
+    assert p.mapping == {"Leaves": "leaf"} and p.non_organs == ["ruler"]
+    assert len(p.images["train"]) == 2 and len(p.images["val"]) == 1
+    assert p.instances["train"]["leaf"] + p.instances["val"]["leaf"] == sum(
+        k == "leaf" for s in sheets for k, _ in s.shapes)
+
+
 def test_yolo_seg_errors(tmp_path):
     sheets = draw_sheets(2)
     data = write_yolo_seg(tmp_path / "y", {"train": sheets}, {0: "leaf"}, {"leaf": "leaf"})
