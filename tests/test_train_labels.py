@@ -294,6 +294,11 @@ def test_cli_refuses_bad_labels_with_one_line(tmp_path, capsys):
     assert "herbmorph train --labels: none of the classes of annotations.json is an organ class" in capsys.readouterr().err
     assert cli_main(["train", "--labels", str(json_path)]) == 2
     assert "needs --models-dir" in capsys.readouterr().err
+    assert cli_main(["train", "--labels", str(json_path), "--models-dir", "m", "--hours-segment", "2"]) == 2
+    assert "time-box this one with --hours" in capsys.readouterr().err
+    (tmp_path / "export.zip").write_bytes(b"PK")
+    assert cli_main(["train", "--labels", str(tmp_path / "export.zip"), "--models-dir", str(tmp_path / "m")]) == 2
+    assert "is an archive: unzip the export" in capsys.readouterr().err
     from herbmorph.config import REPO_DIR
 
     assert cli_main(["train", "--labels", str(json_path), "--models-dir", str(REPO_DIR / "models")]) == 2

@@ -27,15 +27,26 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
                    help="leave out COCO iscrowd regions (by default each is one instance: CVAT's masks)")
 
 
+def _misuse(args) -> str | None:
+    """Flags of synthetic training that mean nothing here: refused, not silently ignored."""
+    from ..train import TrainPlan
+
+    if args.models_dir is None:
+        return "needs --models-dir DIR: where the fine-tuned weights go"
+    if list(args.tasks) not in (["segment", "scale"], ["segment"]):
+        return "trains the organ model (segment) only"
+    if (args.hours_segment, args.hours_scale) != (TrainPlan.hours_segment, TrainPlan.hours_scale):
+        return "--hours-segment and --hours-scale are for synthetic training; time-box this one with --hours"
+    return None
+
+
 def main(args) -> int:
     from rich.console import Console
 
     console = Console(stderr=True, soft_wrap=True)  # a message stays one line, for logs and greps
-    if args.models_dir is None:
-        console.print("herbmorph train --labels needs --models-dir DIR: where the fine-tuned weights go", markup=False)
-        return 2
-    if list(args.tasks) != ["segment", "scale"] and list(args.tasks) != ["segment"]:
-        console.print("herbmorph train --labels trains the organ model (segment) only", markup=False)
+    misuse = _misuse(args)
+    if misuse:
+        console.print(f"herbmorph train --labels: {misuse}", markup=False)
         return 2
     init = (Path(args.init_from) / "segment.pt") if args.init_from else LabelPlan.init
     plan = LabelPlan(labels=args.labels, out=args.models_dir, images=args.images, init=init, epochs=args.epochs,

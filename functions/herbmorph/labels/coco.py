@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import cv2
@@ -88,7 +89,9 @@ def _rle_polygons(seg: dict, width: int, height: int, where: str) -> list[np.nda
     else:
         raise LabelError(f"{where}: RLE 'counts' must be a list or a string")
     try:
-        mask = mask_utils.decode(rle)
+        with warnings.catch_warnings():  # pycocotools' own __array__ predates numpy 2's copy keyword
+            warnings.simplefilter("ignore", DeprecationWarning)
+            mask = mask_utils.decode(rle)
     except Exception as exc:  # noqa: BLE001 — pycocotools raises bare Exceptions for bad counts
         raise LabelError(f"{where}: its RLE mask cannot be decoded: {exc}") from exc
     contours, _ = cv2.findContours(np.ascontiguousarray(mask, dtype=np.uint8), cv2.RETR_EXTERNAL,

@@ -12,6 +12,7 @@ import csv
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -121,6 +122,8 @@ def run(plan: LabelPlan, on_prepared=None) -> dict:
     model = _start_from(Path(plan.init))
     if on_prepared:
         on_prepared(prepared)
+    # a rerun into the same folder starts a fresh run: Ultralytics would append to the old results.csv
+    shutil.rmtree(work / "runs" / "segment", ignore_errors=True)
     t0 = time.time()
     metrics = model.train(
         data=str(prepared.data_yaml), imgsz=plan.imgsz, epochs=plan.epochs, time=plan.hours, batch=plan.batch,

@@ -62,6 +62,9 @@ def read_labels(path: Path, images_dir: Path | None = None, skip_crowd: bool = F
     path = Path(path)
     if not path.exists():
         raise LabelError(f"no label file or folder at {path}")
+    if path.suffix.lower() == ".zip":
+        raise LabelError(f"{path} is an archive: unzip the export and pass its annotations JSON, or its folder "
+                         "for a YOLO-seg export")
     if path.is_dir() or path.suffix.lower() in (".yaml", ".yml"):
         from .yoloseg import read_yolo_seg
 
