@@ -120,6 +120,7 @@ def run(plan: LabelPlan, on_prepared=None) -> dict:
     labels = read_labels(Path(plan.labels), plan.images, skip_crowd=plan.skip_crowd)
     prepared = prepare(labels, work / "dataset", plan.val_fraction)
     model = _start_from(Path(plan.init))
+    init_sha = _sha256(plan.init)  # before training: --init-from may be the folder the result goes to
     if on_prepared:
         on_prepared(prepared)
     # a rerun into the same folder starts a fresh run: Ultralytics would append to the old results.csv
@@ -151,7 +152,7 @@ def run(plan: LabelPlan, on_prepared=None) -> dict:
                    "left_out_without_organs": len(prepared.left_out)},
         "instances": {s: dict(sorted(c.items())) for s, c in prepared.instances.items()},
         "annotations_dropped": dict(prepared.dropped), "notes": prepared.notes,
-        "init": {"weights": _shown(plan.init), "sha256": _sha256(plan.init)},
+        "init": {"weights": _shown(plan.init), "sha256": init_sha},
         "plan": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(plan).items()},
         "run": {"device": str(trainer.device), "epochs_done": int(_last_row(trainer.csv).get("epoch", 0)),
                 "wall_s": round(wall, 1), "kept": kept.name, "ultralytics": _version("ultralytics"),
