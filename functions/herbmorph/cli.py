@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from .cliargs import add_model_flags, settings_from_args
+from .errors import ModelError
 
 console = Console(stderr=True)
 
@@ -24,7 +25,7 @@ def cmd_measure(args) -> int:
     from .pipeline import Pipeline, measure_to_dir
 
     paths = [Path(p) for p in args.images]
-    pipeline = Pipeline(settings_from_args(args))
+    pipeline = Pipeline(settings_from_args(args)).setup()  # unusable weights are refused before the first sheet
     table = Table(title=f"herbmorph measure → {args.out}")
     for col in ("image", "organs", "px/cm", "scale", "total cm²", "result"):
         table.add_column(col)
@@ -144,6 +145,10 @@ def print_evaluation(s: dict) -> None:
 
 
 def cmd_train(args) -> int:
+    if args.labels:  # a herbarium's own labels: labels/cli.py
+        from .labels.cli import main as train_on_labels
+
+        return train_on_labels(args)
     from .train import TrainPlan, run
 
     plan = TrainPlan(hours_segment=args.hours_segment, hours_scale=args.hours_scale,
@@ -194,12 +199,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_flags(e)
     e.set_defaults(func=cmd_evaluate)
 
-    t = sub.add_parser("train", help="generate synthetic sheets and train both models (CPU, time-boxed)")
+    t = sub.add_parser("train", help="generate synthetic sheets and train both models (CPU, time-boxed), or "
+                       "fine-tune the organ model on your own labels (--labels)")
     t.add_argument("--tasks", nargs="+", default=["segment", "scale"], choices=["segment", "scale"])
     t.add_argument("--hours-segment", type=float, default=TrainPlan.hours_segment)
     t.add_argument("--hours-scale", type=float, default=TrainPlan.hours_scale)
     t.add_argument("--models-dir", type=Path, help="where the weights and training.json go (default models/)")
     t.add_argument("--init-from", type=Path, help="fine-tune from DIR/segment.pt and DIR/scale.pt instead of a random init")
+    from .labels.cli import add_arguments as add_label_arguments
+
+    add_label_arguments(t)
     t.set_defaults(func=cmd_train)
 
     v = sub.add_parser("serve", help="run the FDL's chain on this machine (watched folders or MinIO webhooks)")
@@ -231,7 +240,11 @@ def main(argv: list[str] | None = None) -> int:
 
     logsafe.setup(logging.WARNING)  # file names reach the logs escaped, one record a line
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ModelError as exc:  # weights that cannot serve (e.g. no organ class): one clear line, no traceback
+        print(f"herbmorph {args.cmd}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

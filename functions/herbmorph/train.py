@@ -3,7 +3,8 @@ detector, from scratch (no hub is reachable), on the CPU, time-boxed so the whol
 reproducible by one command (scripts/train.sh) on a 2-core machine.
 
 Real deployments bring their own weights (e.g. the paper's YOLO11x-seg at 1064 px) through
-HERBMORPH_SEGMENT_WEIGHTS / HERBMORPH_SCALE_WEIGHTS instead.
+HERBMORPH_SEGMENT_WEIGHTS / HERBMORPH_SCALE_WEIGHTS instead, or fine-tune the shipped organ model
+on their own labels (``herbmorph train --labels``, :mod:`herbmorph.labels`).
 """
 from __future__ import annotations
 
