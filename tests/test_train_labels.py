@@ -14,7 +14,8 @@ from tinysheets import draw_sheets, write_coco, write_yolo_seg
 
 from herbmorph.cli import main as cli_main
 from herbmorph.labels.dataset import prepare
-from herbmorph.labels.source import LabelError, read_labels
+from herbmorph.labels.read import read_labels
+from herbmorph.labels.source import LabelError
 from herbmorph.results import ORGAN_CLASSES
 
 NAMES = {"leaf": "Leaves", "stem": "Stalk", "fruit": "Fruits", "ruler": "ruler", "damage": "Insect damage"}

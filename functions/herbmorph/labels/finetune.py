@@ -23,7 +23,8 @@ from ..models import file_sha256
 from ..results import ORGAN_CLASSES
 from ..segment.classes import organ_class_map
 from .dataset import Prepared, prepare
-from .source import LabelError, read_labels
+from .read import read_labels
+from .source import LabelError
 
 log = logging.getLogger(__name__)
 SHIPPED_DIR = REPO_DIR / "models"
