@@ -90,7 +90,7 @@ class SupervisorExecutor:
         self.zygote = Zygote(self.log_dir / "zygote.log")
         self._per_service: dict[str, dict[str, str]] = {}
 
-    def function_config(self, service: Service) -> str:
+    def _encoded_config(self, service: Service) -> str:
         return encode_function_config(service, {"minio": {"default": dict(self.provider_block)}})
 
     def _service_env(self, service: Service) -> dict[str, str]:
@@ -98,7 +98,7 @@ class SupervisorExecutor:
         cached = self._per_service.get(service.name)
         if cached is None:
             cached = {"SCRIPT": base64.b64encode(service.script.read_bytes()).decode("ascii"),
-                      "FUNCTION_CONFIG": self.function_config(service)}
+                      "FUNCTION_CONFIG": self._encoded_config(service)}
             self._per_service[service.name] = cached
         return cached
 

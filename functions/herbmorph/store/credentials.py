@@ -56,7 +56,9 @@ def _truthy(value, default: bool = True) -> bool:
     return str(value).strip().lower() not in ("0", "false", "no", "off")
 
 
-def _read_function_config(env: Mapping[str, str]) -> dict:
+def read_function_config(env: Mapping[str, str] | None = None) -> dict:
+    """The FDL service definition OSCAR hands the function (``{}`` outside OSCAR)."""
+    env = os.environ if env is None else env
     import yaml  # light, already a core dependency
 
     raw = env.get("FUNCTION_CONFIG")
@@ -74,11 +76,6 @@ def _read_function_config(env: Mapping[str, str]) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def read_function_config(env: Mapping[str, str] | None = None) -> dict:
-    """The FDL service definition OSCAR hands the function (``{}`` outside OSCAR)."""
-    return _read_function_config(os.environ if env is None else env)
-
-
 def provider_credentials(provider: str = DEFAULT_PROVIDER, env: Mapping[str, str] | None = None) -> S3Credentials:
     """Credentials for ``provider`` (``minio.<id>``); see the module docstring for the order.
 
@@ -93,7 +90,7 @@ def provider_credentials(provider: str = DEFAULT_PROVIDER, env: Mapping[str, str
 
     kind, _, ident = provider.partition(".")
     ident = ident or "default"
-    block = (((_read_function_config(env).get("storage_providers") or {}).get(kind) or {}).get(ident)) or {}
+    block = (((read_function_config(env).get("storage_providers") or {}).get(kind) or {}).get(ident)) or {}
     endpoint = block.get("endpoint") or ""
     access_key = str(block.get("access_key") or "")
     secret_key = str(block.get("secret_key") or "")
