@@ -170,7 +170,7 @@ def test_every_service_field_is_one_of_oscars(name):
 def oscarcli_decode(tmp_path_factory) -> Path:
     """tests/oscarcli_decode, built with the module versions its go.mod/go.sum pin."""
     go = shutil.which("go")
-    assert go, "the Go toolchain is required (scripts/setup.sh installs it)"
+    assert go, "the Go toolchain is required (the machine image has it; scripts/setup.sh builds MinIO with it)"
     out = tmp_path_factory.mktemp("go") / "oscarcli_decode"
     build = subprocess.run([go, "build", "-o", str(out), "."], cwd=GO_PROGRAM, capture_output=True, text=True,
                            timeout=900)
