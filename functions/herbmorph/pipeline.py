@@ -47,18 +47,22 @@ class Pipeline:
         self.scale.setup()
         return self
 
-    def measure_image(self, rgb: np.ndarray, info: ImageInfo, warnings: list[str] = ()) -> ResultDocument:
+    def measure_image(self, rgb: np.ndarray, info: ImageInfo, warnings: list[str] = (), *,
+                      conf: float | None = None, imgsz: int | None = None) -> ResultDocument:
         """One stage's internal failure costs that stage's findings only: the organs survive a
         scale failure (the scale core answers null with the reason itself), and the scale
-        survives an organ-model failure, recorded in ``errors``."""
+        survives an organ-model failure, recorded in ``errors``. ``conf``/``imgsz`` override the
+        settings for this call only (the DEEPaaS API's per-request options)."""
         errors = list(warnings)
+        conf = self.settings.conf if conf is None else conf
+        imgsz = imgsz or self.settings.imgsz
         t0 = time.perf_counter()
         try:
-            seg = self.segment.predict(rgb)
+            seg = self.segment.predict(rgb, imgsz=imgsz, conf=conf)
         except Exception as exc:  # noqa: BLE001 — the scale reading must survive
             log.exception("segment stage failed")
             errors.append(f"segment stage failed: {brief(exc)}")
-            seg = SegmentResult(organs=[], model=self.segment.info, imgsz=self.settings.imgsz, conf=self.settings.conf)
+            seg = SegmentResult(organs=[], model=self.segment.info, imgsz=imgsz, conf=conf)
         t1 = time.perf_counter()
         scale = self.scale.predict(rgb)
         t2 = time.perf_counter()
@@ -66,13 +70,14 @@ class Pipeline:
         # build_document times itself into timings_ms["area"]
         return build_document(info, seg, scale, timings, errors=errors)
 
-    def measure(self, source, uri: str | None = None) -> Measurement:
+    def measure(self, source, uri: str | None = None, *, conf: float | None = None,
+                imgsz: int | None = None) -> Measurement:
         """Never raises for a bad image: the failure comes back as an error document."""
         stage = "decode"
         try:
             img = load_image(source, uri, max_pixels=self.settings.max_pixels, max_bytes=self.settings.max_bytes)
             stage = "measure"
-            return Measurement(self.measure_image(img.rgb, img.info, img.warnings), img.rgb)
+            return Measurement(self.measure_image(img.rgb, img.info, img.warnings, conf=conf, imgsz=imgsz), img.rgb)
         except HerbmorphError as exc:
             info = getattr(exc, "image_info", None) or describe(source, uri)
             return Measurement(error_document(info, stage, exc))
