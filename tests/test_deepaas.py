@@ -38,14 +38,15 @@ MAX_BYTES = 1 << 20
 CLIENT_MAX = 4 << 20
 MAX_PIXELS = 8_000_000
 FDL = REPO / "fdl" / "herbmorph-deepaas.yaml"
+EXPOSED_FDLS = sorted((REPO / "fdl").glob("herbmorph-deepaas*.yaml"))  # with the generated OSCAR >= 4.1 one
 SCRIPT = REPO / "fdl" / "herbmorph-deepaas.sh"
 OPENDS = REPO.parent / "shared" / "reference" / "opends-0.4"
 REAL = sorted(REAL_SHEETS.glob("*.jpg"))
 SHEET = SAMPLES[0]
 
 
-def _fdl_service() -> dict:
-    (entry,) = yaml.safe_load(FDL.read_text("utf-8"))["functions"]["oscar"]
+def _fdl_service(fdl: Path = FDL) -> dict:
+    (entry,) = yaml.safe_load(fdl.read_text("utf-8"))["functions"]["oscar"]
     return entry["oscar-cluster"]
 
 
@@ -168,6 +169,7 @@ def test_png_overlay_matches_the_cores(api, pipeline):
 
     resp = api.predict(files=_upload(SHEET), headers={"Accept": "image/png"})
     assert resp.status_code == 200 and resp.headers["Content-Type"] == "image/png"
+    assert "Content-Disposition" not in resp.headers  # an inline body, not a named download
     m = pipeline.measure(SHEET, SHEET.name)
     assert resp.content == render_overlay(m.rgb, m.doc)
     assert Image.open(io.BytesIO(resp.content)).size == (m.doc.image.width, m.doc.image.height)
@@ -419,6 +421,10 @@ def test_deepaas_cli_http_and_measure_give_identical_documents(api, pipeline, tm
         "the options must have changed the document, or this proves nothing about passing them"
     assert (tmp_path / "cli.png").read_bytes() == api.predict(
         files=_upload(tmp_path / "sheet.jpg"), headers={"Accept": "image/png"}).content
+    with Image.open(tmp_path / "cli.png") as im:  # a valid PNG of the whole sheet
+        im.verify()
+    with Image.open(tmp_path / "cli.png") as im, Image.open(SHEET) as sheet:
+        assert im.format == "PNG" and im.size == sheet.size
     # deepaas-cli copies the input to a temp file for predict to delete: nothing is left behind
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["cli.json", "cli.png", "sheet.jpg"]
 
@@ -426,23 +432,81 @@ def test_deepaas_cli_http_and_measure_give_identical_documents(api, pipeline, tm
 # ------------------------------------------------------------------------------ FDL, image, README
 
 
-def test_fdl_exposes_the_service_with_the_documented_fields():
-    from test_deploy import OSCAR_SERVICE_FIELDS, QUANTITY
-
-    svc = _fdl_service()
-    assert set(svc) <= OSCAR_SERVICE_FIELDS and svc["name"] == "herbmorph-deepaas"
+@pytest.mark.parametrize("fdl", EXPOSED_FDLS, ids=lambda p: p.name)
+def test_fdl_exposes_the_service_with_the_documented_fields(fdl):
+    fields = yaml.safe_load((REPO / "tests" / "data" / "oscar" / "service-fields.yaml").read_text("utf-8"))
+    svc = _fdl_service(fdl)
+    assert set(svc) <= set(fields["service"]) and svc["name"] == "herbmorph-deepaas"
     expose = svc["expose"]
-    assert expose["api_port"] == 5000 and expose["rewrite_target"] is True and expose["set_auth"] is True
+    assert set(expose) <= set(fields["expose"])
+    # OSCAR >= 4.1 takes a list of ports (fdl/generate.py); older releases the number
+    assert expose["api_port"] == ([5000] if "oscar-4.1" in fdl.name else 5000)
+    assert expose["rewrite_target"] is True and expose["set_auth"] is True
+    assert expose["health_path"] == "/v2/models/"
     assert 1 <= expose["min_scale"] <= expose["max_scale"]
-    assert isinstance(svc["cpu"], str) and QUANTITY.match(svc["cpu"]) and QUANTITY.match(svc["memory"])
+    assert isinstance(svc["cpu"], str) and re.fullmatch(r"[0-9.]+m?", svc["cpu"]) and svc["memory"].endswith("Gi")
     assert svc["enable_gpu"] is False and "enable_gpu" in FDL.read_text("utf-8").split("functions:")[0]
-    variables = svc["environment"]["variables"]
+    variables = svc["environment"]["Variables"]  # the spelling oscar-cli and OSCAR's API both read
     assert all(isinstance(v, str) for v in variables.values()) and not svc["environment"].get("secrets")
     assert svc["image"].split("/")[-1].startswith("herbmorph-deepaas:")
-    script = (FDL.parent / svc["script"]).read_text("utf-8")
-    assert subprocess.run(["/bin/sh", "-n", str(FDL.parent / svc["script"])]).returncode == 0
+    script = (fdl.parent / svc["script"]).read_text("utf-8")
+    assert subprocess.run(["/bin/sh", "-n", str(fdl.parent / svc["script"])]).returncode == 0
     assert _fdl_base_path() == f"/system/services/{svc['name']}/exposed"
     assert "--listen-port 5000" in script and "--base-path" in script and "--client-max-size" in script
+
+
+def _probe_paths(svc: dict) -> dict[str, str]:
+    """The paths OSCAR's liveness and readiness probes GET on the pod, by OSCAR release
+    (grycap/oscar pkg/backends/resources/expose.go, getPodTemplateSpec): the service path
+    (getAPIPath) alone before `health_path` existed; since then, with rewrite_target, that path
+    plus health_path, whose default is "/"."""
+    base = f"/system/services/{svc['name']}/exposed"
+    expose = svc["expose"]
+    assert expose["rewrite_target"] is True, "without rewrite_target the probe would not carry the service path"
+    return {"before health_path": base, "with health_path": base + expose.get("health_path", "/")}
+
+
+@pytest.mark.parametrize("fdl", EXPOSED_FDLS, ids=lambda p: p.name)
+def test_the_fdl_probe_paths_answer_200(url_api, fdl):
+    """The real deepaas-run, started with the FDL script's base path, is ready where OSCAR looks."""
+    root = url_api.url[: -len(url_api.base_path)]
+    for rule, path in _probe_paths(_fdl_service(fdl)).items():
+        resp = requests.get(root + path, timeout=10, allow_redirects=False)  # kubelet treats 3xx as success,
+        assert resp.status_code == 200, (rule, path, resp.status_code)       # but 200 leaves no doubt
+    # the default health_path would not do: deepaas-run answers 404 under its base path plus "/"
+    assert requests.get(root + url_api.base_path + "/", timeout=10).status_code == 404
+
+
+def test_png_is_a_bytesio_that_also_names_a_file_for_other_deepaas_clis(pipeline, tmp_path, monkeypatch):
+    """deepaas-cli 2.6.0 writes a BytesIO's buffer; other releases copy the file at ``.name``.
+    Called as deepaas-cli calls it (in-process, no warm()), predict returns both, and the file goes
+    away with the object. The request's conf/imgsz reach the cores without touching the loaded
+    pipeline."""
+    import gc
+
+    from deepaas.model.v2.wrapper import UploadedFile
+
+    from herbmorph.deepaas import api as plugin
+
+    monkeypatch.setattr(plugin, "_PIPELINE", pipeline)  # the models this module already loaded
+    before = (pipeline.settings, pipeline.segment.settings)
+    upload = tmp_path / "upload.jpg"
+    shutil.copy(SHEET, upload)
+    out = plugin.predict(image=UploadedFile("image", str(upload), "image/jpeg", SHEET.name), accept="image/png",
+                         conf=0.3, imgsz=640)
+    assert type(out) is io.BytesIO and out.getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
+    named = Path(out.name)
+    shutil.copy(named, tmp_path / "copied.png")  # what those releases do
+    assert (tmp_path / "copied.png").read_bytes() == out.getvalue()
+    del out
+    gc.collect()
+    assert not named.exists(), "the temp file outlived the returned object"
+    doc = plugin.predict(image=UploadedFile("image", str(SHEET), "image/jpeg", SHEET.name), conf=0.3, imgsz=640)
+    same = pipeline.measure(SHEET, SHEET.name, conf=0.3, imgsz=640).doc
+    assert without_timings(_canonical(json.dumps(doc).encode())) == without_timings(to_json(same))
+    assert without_timings(to_json(same)) != without_timings(_in_process(pipeline, SHEET, SHEET.name))
+    assert (pipeline.settings, pipeline.segment.settings) == before and pipeline.settings.imgsz != 640
+    assert SHEET.exists(), "a caller's own file is never removed"
 
 
 def test_fdl_script_starts_deepaas_under_the_service_path(url_api):

@@ -26,6 +26,7 @@ import yaml
 
 from conftest import REPO, SAMPLES
 from herbmorph.outputs import output_relpath
+from herbmorph.runtime.fdl import fdl_variables
 from herbmorph.results import ErrorDocument, ResultDocument
 
 FDL = REPO / "fdl" / "herbmorph-chain.yaml"
@@ -79,7 +80,7 @@ def test_fdl_uses_only_oscar_service_fields():
         assert not set(svc) & OSCAR_READ_ONLY_FIELDS, name
         assert 1 <= len(name) <= 39 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name)
         assert svc["image"] and svc["script"]
-        assert set(svc.get("environment", {})) <= OSCAR_ENVIRONMENT_FIELDS
+        assert {k.lower() for k in svc.get("environment", {})} <= OSCAR_ENVIRONMENT_FIELDS  # JSON keys match case-insensitively
         for key in ("input", "output"):
             for path_spec in svc[key]:
                 assert set(path_spec) <= OSCAR_STORAGE_IO_FIELDS, (name, path_spec)
@@ -94,7 +95,7 @@ def test_fdl_resources_are_strings_and_only_segment_has_a_gpu():
         assert isinstance(svc["cpu"], str) and QUANTITY.match(svc["cpu"]), (name, svc["cpu"])
         assert isinstance(svc["memory"], str) and QUANTITY.match(svc["memory"]), (name, svc["memory"])
         assert svc.get("enable_gpu", False) is (name == "herbmorph-segment"), name
-        variables = svc.get("environment", {}).get("variables", {})
+        variables = svc.get("environment", {}).get("Variables", {})  # as written (fdl_variables makes strings)
         # OSCAR's API types them map[string]string: a YAML number would be refused
         assert all(isinstance(k, str) and isinstance(v, str) for k, v in variables.items()), name
         assert all(k.startswith("HERBMORPH_") for k in variables), name
@@ -121,7 +122,7 @@ def test_fdl_weights_match_the_images():
     for name, var, dockerfile in (("herbmorph-segment", "HERBMORPH_SEGMENT_WEIGHTS", "segment"),
                                   ("herbmorph-scale", "HERBMORPH_SCALE_WEIGHTS", "scale")):
         env = _dockerfile_env(IMAGES / f"{dockerfile}.Dockerfile")
-        assert svcs[name]["environment"]["variables"][var] == env[var]
+        assert fdl_variables(svcs[name]["environment"])[var] == env[var]
         assert svcs[name]["image"].split("/")[-1].startswith(f"herbmorph-{dockerfile}:")
 
 
@@ -145,7 +146,7 @@ def test_fdl_thresholds_are_the_cores_defaults(fdl, monkeypatch):
     checked = 0
     for entry in yaml.safe_load(fdl.read_text("utf-8"))["functions"]["oscar"]:
         svc = entry[CLUSTER_ID]
-        for var, value in ((svc.get("environment") or {}).get("variables") or {}).items():
+        for var, value in fdl_variables(svc.get("environment") or {}).items():
             if var in _DEPLOYMENT_VARIABLES or var not in field_of:
                 continue
             default = getattr(defaults, field_of[var])

@@ -4,16 +4,16 @@ DEEPaaS imports this module in the server process (metadata, arguments, schema: 
 again in each ``spawn``-ed worker, where :func:`warm` loads both models once and :func:`predict`
 runs the in-process cores (:class:`herbmorph.pipeline.Pipeline`), exactly as ``herbmorph measure``
 does. ``deepaas-cli predict`` calls :func:`predict` directly, without ``warm``: the models are then
-loaded on first use.
+loaded on first use. A request's ``conf``/``imgsz`` reach the cores as arguments of that one call
+(``Pipeline.measure``); the loaded pipeline is never copied or changed.
 """
 from __future__ import annotations
 
-import copy
 import io
-import json
 import os
 import tempfile
 import unicodedata
+import weakref
 
 from marshmallow import missing
 from webargs import fields, validate
@@ -25,8 +25,7 @@ from herbmorph.deepaas.errors import ApiError, BadRequest, from_document
 from herbmorph.deepaas.schema import build_response_schema
 from herbmorph.models import model_info
 from herbmorph.errors import sanitize_message
-from herbmorph.results import error_document
-from herbmorph.results import ORGAN_CLASSES, RESULT_SCHEMA, ImageInfo, to_json
+from herbmorph.results import ORGAN_CLASSES, RESULT_SCHEMA, ImageInfo, error_document
 
 OUTPUTS = ("result", "opends", "both")
 ACCEPTS = ("application/json", "image/png")
@@ -40,6 +39,7 @@ MAX_CHOICE_CHARS = 32
 schema = build_response_schema()
 
 _PIPELINE = None  # one per worker process (spawn: module globals are per process)
+_SERVING = False  # set by warm(): in deepaas-run's workers, whose results go back to the server
 
 
 def _pipeline():
@@ -53,7 +53,9 @@ def _pipeline():
 
 def warm() -> None:
     """Load both models (DEEPaaS calls this once in each worker before serving)."""
+    global _SERVING
     logsafe.protect_handlers()  # deepaas-run's handlers: a client's file name is escaped there too
+    _SERVING = True
     _pipeline()
 
 
@@ -141,18 +143,6 @@ def _bad(message: str, uri: str = "", stage: str = "request", kind: str = "bad-r
     return from_document(error_document(ImageInfo(uri=uri), stage, InputError(message, kind=kind)))
 
 
-def _with_options(base, conf, imgsz):
-    """The loaded pipeline with this request's conf/imgsz: shallow copies share the models."""
-    if conf is None and imgsz is None:
-        return base
-    settings = base.settings.with_overrides(conf=conf, imgsz=imgsz)
-    p = copy.copy(base)
-    p.settings = settings
-    p.segment = copy.copy(base.segment)
-    p.segment.settings = settings
-    return p
-
-
 def _check_options(url, conf, imgsz, output, accept) -> None:
     # deepaas-cli passes arguments through argparse without the webargs validators: check again,
     # lengths first (no message below quotes a value that could be long).
@@ -174,20 +164,42 @@ def _check_options(url, conf, imgsz, output, accept) -> None:
 def _measure(image, url, conf, imgsz):
     if (image is None) == (not url):
         raise _bad("give exactly one of image (a file upload) or url")
-    base = _pipeline()
-    pipeline = _with_options(base, conf, imgsz)
+    pipeline = _pipeline()
     if image is not None:
         if not hasattr(image, "filename") or not isinstance(image.filename, str):
             raise _bad("image must be a file upload (multipart/form-data with a file name)")
-        return pipeline.measure(image.filename, _clean_name(image.original_filename))
+        return pipeline.measure(image.filename, _clean_name(image.original_filename), conf=conf, imgsz=imgsz)
     from herbmorph.urlfetch import UrlError, fetch
 
     uri = sanitize_message(url)  # signed-URL parameters and user:password never reach the document
     try:
-        fetched = fetch(url, max_bytes=base.settings.max_bytes)
+        fetched = fetch(url, max_bytes=pipeline.settings.max_bytes)
     except UrlError as exc:
         raise from_document(error_document(ImageInfo(uri=uri), "fetch", exc)) from None
-    return pipeline.measure(fetched.data, uri)
+    return pipeline.measure(fetched.data, uri, conf=conf, imgsz=imgsz)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _png(data: bytes) -> io.BytesIO:
+    """The overlay in the form every DEEPaaS consumer takes. deepaas-run sends a BytesIO as the
+    body, and deepaas-cli 2.6.0 writes its buffer (it tests ``type(task) is io.BytesIO``); other
+    deepaas-cli releases copy the file named by ``task.name`` (ai4os/DEEPaaS deepaas/cmd/cli.py:
+    ``shutil.copy(task.name, out_file)``). So outside a server the bytes are also written to a temp
+    file named there, removed when the object is released or at exit at the latest."""
+    buf = io.BytesIO(data)
+    if not _SERVING:
+        fd, path = tempfile.mkstemp(prefix="herbmorph-overlay-", suffix=".png")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        buf.name = path
+        weakref.finalize(buf, _unlink_quietly, path)
+    return buf
 
 
 def _respond(m, output, accept):
@@ -196,8 +208,8 @@ def _respond(m, output, accept):
     if accept == "image/png":
         from herbmorph.area.overlay import render_overlay
 
-        return io.BytesIO(render_overlay(m.rgb, m.doc))  # BytesIO: what deepaas-cli writes as a file
-    result = json.loads(to_json(m.doc))  # the canonical serialisation every adapter shares
+        return _png(render_overlay(m.rgb, m.doc))
+    result = m.doc.model_dump(mode="json", by_alias=True)  # what to_json serialises, as a dict
     if output == "result":
         return result
     from herbmorph.area.opends import annotation_event
@@ -208,8 +220,8 @@ def _respond(m, output, accept):
 
 
 def predict(image=None, url=None, conf=None, imgsz=None, output="result", accept="application/json", **_ignored):
-    """Measure one sheet. Returns the result document (dict), or the overlay PNG (BytesIO) for
-    ``accept=image/png``. Raises :class:`ApiError` (a JSON 4xx/5xx) for anything else."""
+    """Measure one sheet. Returns the result document (dict), or the overlay PNG (a BytesIO, see
+    :func:`_png`) for ``accept=image/png``. Raises :class:`ApiError` (a JSON 4xx/5xx) otherwise."""
     # deepaas-cli hands an option it was not given over as marshmallow's `missing`, not None.
     url, conf, imgsz = (None if v is missing else v for v in (url, conf, imgsz))
     logsafe.protect_handlers()  # deepaas-cli does not call warm()

@@ -88,6 +88,21 @@ class Fdl:
         return seen
 
 
+def fdl_variables(environment: dict) -> dict[str, str]:
+    """``environment.variables`` as OSCAR's API sees it.
+
+    The FDLs write ``Variables``: oscar-cli decodes the FDL case-sensitively into OSCAR 3.3's types,
+    whose tag is ``Variables``, and drops a lower-case key without a word; OSCAR's API (Go's
+    encoding/json) matches keys case-insensitively, so both spellings reach a service posted as JSON
+    (oscar-python), and when both are present their entries are merged, the later key winning.
+    """
+    merged: dict[str, str] = {}
+    for key, value in environment.items():
+        if str(key).lower() == "variables":
+            merged.update({str(k): str(v) for k, v in (value or {}).items()})
+    return merged
+
+
 def load_fdl(path: str | Path) -> Fdl:
     """Every ``functions.oscar[*].<cluster>`` service of an FDL file (scripts resolved next to it)."""
     path = Path(path)
@@ -105,7 +120,7 @@ def load_fdl(path: str | Path) -> Fdl:
                 outputs=tuple(StoragePath.parse(o) for o in svc.get("output") or ()),
                 cpu=parse_cpu(svc.get("cpu", "1.0")), memory=parse_memory(svc.get("memory", "2Gi")),
                 enable_gpu=bool(svc.get("enable_gpu", False)), log_level=str(svc.get("log_level", "INFO")),
-                variables={str(k): str(v) for k, v in (env.get("variables") or env.get("Variables") or {}).items()},
+                variables=fdl_variables(env),
                 raw=svc))
     if not services:
         raise ValueError(f"{path}: no functions.oscar services")
