@@ -131,12 +131,14 @@ if [ -n "$cas" ]; then
   buildah run --isolation chroot "$ctr" -- update-ca-certificates >/dev/null 2>&1 \
     || { echo "update-ca-certificates failed in the base image" >&2; exit 1; }
 fi
-pyver=$(buildah run --isolation chroot "$ctr" -- python3 -c 'import platform; print(platform.python_version())')
-buildah config --env PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin \
-  --env LANG=C.UTF-8 --env PYTHON_VERSION="$pyver" --cmd python3 \
+buildah config --env PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin --env LANG=C.UTF-8 "$ctr"
+pyver=$(buildah run --isolation chroot "$ctr" -- python -c 'import platform; print(platform.python_version())')
+[[ $pyver == 3.11.* ]] || { echo "no python 3.11 in the base (got '$pyver')" >&2; exit 1; }
+buildah config --env PYTHON_VERSION="$pyver" --cmd python3 \
   --annotation org.herbmorph.base-key="$key" \
   --label org.opencontainers.image.description="local stand-in for python:3.11-slim-bookworm (scripts/image_base.sh): Debian 12 + Debian's Python $pyver; trusts this machine's extra CAs" \
   "$ctr"
 buildah commit --quiet --squash --rm "$ctr" "$NAME" >/dev/null
 trap - EXIT
+buildah rmi --prune >/dev/null 2>&1 || true   # the base this recipe replaces
 echo "$NAME"

@@ -55,8 +55,14 @@ def check(cond: bool, what: str) -> None:
         raise CheckFailed(what)
 
 
+def buildah_env() -> dict[str, str]:
+    """The store scripts/build_images.sh builds into (HERBMORPH_IMAGES_HOME, vfs)."""
+    home = os.environ.get("HERBMORPH_IMAGES_HOME", "/var/tmp/herbmorph-images")
+    return {**os.environ, "CONTAINERS_STORAGE_CONF": os.environ.get("CONTAINERS_STORAGE_CONF", f"{home}/storage.conf")}
+
+
 def buildah(*args: str, timeout: float = 1800, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(["buildah", *args], capture_output=True, text=True, timeout=timeout, **kw)
+    return subprocess.run(["buildah", *args], capture_output=True, text=True, timeout=timeout, env=buildah_env(), **kw)
 
 
 # ------------------------------------------------------------------------------------ the FDL
@@ -250,7 +256,7 @@ def run_deepaas(image: str, work: Path, sheet: Path) -> dict:
     log = open(work / "deepaas.log", "wb")
     proc = subprocess.Popen(["buildah", "run", "--isolation", "chroot", ctr, "--", "deepaas-run", "--listen-ip",
                              "127.0.0.1", "--listen-port", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, env=buildah_env())
     url = f"http://127.0.0.1:{port}/v2/models/herbmorph/predict/"
     try:
         deadline = time.monotonic() + 300
