@@ -64,7 +64,7 @@ echo "base: $base ($(($(date +%s) - t0)) s)"
 
 torch_args=()
 if [ -z "${TORCH_INDEX_URL:-}" ] && [[ " ${IMAGES[*]} " =~ \ (scale|deepaas)\  ]]; then
-  if "$PYTHON" - <<'EOF'
+  if "$PYTHON" - 2>/dev/null <<'EOF'
 import urllib.request
 urllib.request.urlopen("https://download.pytorch.org/whl/cpu/torch/", timeout=20)
 EOF
@@ -104,6 +104,6 @@ for name in "${IMAGES[@]}"; do
   summary+=("$(printf '%-44s %10s %6ss build  %s' "$image" "$size" "$secs" "$ran")")
   if [ "$PRUNE" = 1 ]; then buildah rmi "$image" >/dev/null; fi
 done
-echo "== summary (total $(($(date +%s) - t0)) s, torch from ${TORCH_INDEX_URL:-the CPU-only index})"
+echo "== summary (total $(($(date +%s) - t0)) s${torch_args:+; scale/deepaas: ${torch_args[1]}})"
 printf '%s\n' "${summary[@]}"
 rm -rf "$work"
