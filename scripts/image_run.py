@@ -102,23 +102,28 @@ class Storage:
 
     def __init__(self, work: Path, sheet: Path):
         self.minio = LocalMinio(work / "minio").start()
-        client = self.minio.client()
-        for stage in STAGES:
-            svc, _ = service(f"herbmorph-{stage}")
-            for io in (svc.get("input") or []) + (svc.get("output") or []):
-                bucket = split_path(io["path"])[0]
-                if not client.bucket_exists(bucket):
-                    client.make_bucket(bucket)
-        self.bucket, folder = split_path(service("herbmorph-segment")[0]["input"][0]["path"])
-        self.key = f"{folder}/{SUB}/{NAME}" if folder else f"{SUB}/{NAME}"
-        client.fput_object(self.bucket, self.key, str(sheet))
+        try:
+            client = self.minio.client()
+            for stage in STAGES:
+                svc, _ = service(f"herbmorph-{stage}")
+                for io in (svc.get("input") or []) + (svc.get("output") or []):
+                    bucket = split_path(io["path"])[0]
+                    if not client.bucket_exists(bucket):
+                        client.make_bucket(bucket)
+            self.bucket, folder = split_path(service("herbmorph-segment")[0]["input"][0]["path"])
+            self.key = f"{folder}/{SUB}/{NAME}" if folder else f"{SUB}/{NAME}"
+            client.fput_object(self.bucket, self.key, str(sheet))
+        except BaseException:
+            self.minio.stop()
+            raise
 
     def close(self) -> None:
         self.minio.stop()
 
 
 def trigger(stage: str, storage: Storage, doc: Path | None) -> tuple[str, str]:
-    """(bucket, key) of the object that fires ``stage``: the upload, or the upstream's document."""
+    """(bucket, key) of the object that fires ``stage``: the upload, or the upstream's document
+    (which lies at ``<folder>/<SUB>/<NAME><suffix>``, as the stages write it)."""
     if stage == "segment":
         return storage.bucket, storage.key
     bucket, folder = split_path(service(f"herbmorph-{stage}")[0]["input"][0]["path"])
@@ -165,12 +170,16 @@ def run_in_image(stage: str, image: str, input_file: Path, storage: Storage, out
     os.chown(out, UID, 0)  # the image's user writes it, as it owns the supervisor's temp folder
     for path in mounts.rglob("*"):
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    for key_file in secrets.iterdir():  # the keys for the image's user alone
+        os.chown(key_file, UID, 0)
+        os.chmod(key_file, 0o400)
     os.chmod(mounts, 0o755)
     env = {**variables(svc), "TMP_INPUT_DIR": "/tmp/oscar-in", "TMP_OUTPUT_DIR": "/tmp/oscar-out",
            "INPUT_FILE_PATH": f"/tmp/oscar-in/{Path(key).name}", "STORAGE_OBJECT_KEY": key,
            "EVENT": minio_event(bucket, key), "OMP_NUM_THREADS": "1"}  # as the run here: same arithmetic
-    ctr = buildah("from", "--pull=never", image, check=True).stdout.strip().splitlines()[-1]
+    ctr = None
     try:
+        ctr = buildah("from", "--pull=never", image, check=True).stdout.strip().splitlines()[-1]
         args = ["run", "--isolation", "chroot",
                 "-v", f"{mounts / 'in'}:/tmp/oscar-in:ro", "-v", f"{out}:/tmp/oscar-out",
                 "-v", f"{mounts / 'config'}:/oscar/config:ro",
@@ -181,7 +190,8 @@ def run_in_image(stage: str, image: str, input_file: Path, storage: Storage, out
             args += ["-e", f"{k}={v}"]
         return buildah(*args, ctr, "--", "/bin/sh", "/oscar/config/script.sh", timeout=900)
     finally:
-        buildah("rm", ctr)
+        if ctr:
+            buildah("rm", ctr)
         shutil.rmtree(mounts, ignore_errors=True)
 
 

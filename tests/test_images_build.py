@@ -69,7 +69,8 @@ def test_area_image_turns_a_real_stage_document_into_the_three_results(area_imag
     assert stage["schema"] == "herbmorph/stage/1" and stage["stage"] == "scale"
     doc = ResultDocument.model_validate_json((out / f"{REL}.json").read_text("utf-8"))
     assert doc.image.model_dump() == stage["image"]
-    assert doc.image.uri == f"s3://herbarium/in/{REL}"
+    bucket, folder = image_run.split_path(image_run.service("herbmorph-segment")[0]["input"][0]["path"])
+    assert doc.image.uri == f"s3://{bucket}/{folder}/{REL}"  # the upload, where the FDL's chain starts
     assert len(doc.organs) == len(stage["segment"]["organs"]) > 0
     assert set(doc.timings_ms) == {"segment", "scale", "area"}
     if doc.scale.status == "ok":
