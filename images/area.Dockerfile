@@ -8,6 +8,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# The overlay's text as on the machines the tests run on: DejaVu Sans (without a TrueType font
+# Pillow's built-in one draws labels ASCII-only: "cm^2") and FriBiDi, which the Pillow wheel's
+# bundled libraqm loads at run time to shape text (without it: basic layout, no kerning).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends fonts-dejavu-core=2.37-6 libfribidi0=1.0.8-2.1 \
+ && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /opt/herbmorph
 COPY pyproject.toml README.md* ./
 COPY functions/herbmorph ./functions/herbmorph

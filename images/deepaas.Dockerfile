@@ -20,12 +20,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HERBMORPH_SEGMENT_WEIGHTS=/opt/herbmorph/models/segment.pt \
     HERBMORPH_SCALE_WEIGHTS=/opt/herbmorph/models/scale.pt
 
-# Tesseract pinned (the OCR behind the scale stage); libGL/glib for the opencv wheel ultralytics
-# pulls in follow the Debian point release of the base tag.
+# Tesseract pinned (the OCR behind the scale stage); DejaVu Sans and FriBiDi for the overlay's text
+# (as in images/area.Dockerfile); libGL/glib for the opencv wheel ultralytics pulls in follow the
+# Debian point release of the base tag.
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      tesseract-ocr=5.3.0-2 tesseract-ocr-eng=1:4.1.0-2 libgl1 libglib2.0-0 \
+      tesseract-ocr=5.3.0-2 tesseract-ocr-eng=1:4.1.0-2 fonts-dejavu-core=2.37-6 libfribidi0=1.0.8-2.1 \
+      libgl1 libglib2.0-0 \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/herbmorph
@@ -33,7 +35,11 @@ COPY pyproject.toml README.md* ./
 COPY functions/herbmorph ./functions/herbmorph
 # DEEPaaS 2.6 needs marshmallow 3 and webargs 5. Installing herbmorph registers the
 # `deepaas.v2.model: herbmorph` entry point; the last command fails the build if DEEPaaS can't see it.
-RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu \
+# PyTorch's CPU-only wheels. Where that index is unreachable, `--build-arg
+# TORCH_INDEX_URL=https://pypi.org/simple` takes PyPI's build instead (CUDA, several GB larger,
+# same results on the CPU): scripts/build_images.sh does so when the index does not answer.
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+RUN pip install --no-cache-dir --index-url="${TORCH_INDEX_URL}" \
       torch==2.15.0 torchvision==0.29.2 \
  && pip install --no-cache-dir \
       numpy==2.4.6 pillow==13.0.0 opencv-python-headless==5.0.0.93 pydantic==2.14.3 \

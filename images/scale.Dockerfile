@@ -27,7 +27,11 @@ RUN apt-get update \
 WORKDIR /opt/herbmorph
 COPY pyproject.toml README.md* ./
 COPY functions/herbmorph ./functions/herbmorph
-RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu \
+# PyTorch's CPU-only wheels. Where that index is unreachable, `--build-arg
+# TORCH_INDEX_URL=https://pypi.org/simple` takes PyPI's build instead (CUDA, several GB larger,
+# same results on the CPU): scripts/build_images.sh does so when the index does not answer.
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+RUN pip install --no-cache-dir --index-url="${TORCH_INDEX_URL}" \
       torch==2.15.0 torchvision==0.29.2 \
  && pip install --no-cache-dir \
       numpy==2.4.6 pillow==13.0.0 opencv-python-headless==5.0.0.93 pydantic==2.14.3 \

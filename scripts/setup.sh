@@ -13,6 +13,10 @@ command -v tesseract >/dev/null || need_apt+=(tesseract-ocr tesseract-ocr-eng)
 # headless browser for the batch report test (Playwright drives the system chromium: its own
 # browser download is not reachable here)
 command -v chromium >/dev/null || need_apt+=(chromium)
+# buildah (vfs storage, chroot isolation: no daemon or OCI runtime) and debootstrap (the local
+# python:3.11-slim-bookworm base): tests/test_images_build.py builds the area image with them
+command -v buildah >/dev/null || need_apt+=(buildah)
+command -v debootstrap >/dev/null || need_apt+=(debootstrap)
 if ((${#need_apt[@]})); then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

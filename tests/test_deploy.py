@@ -364,9 +364,16 @@ def test_dockerfile_rules(dockerfile):
         assert f"COPY ${{SEGMENT_WEIGHTS}} {env['HERBMORPH_SEGMENT_WEIGHTS']}" in [f"{i} {a}" for i, a in ins]
         assert (REPO / "models" / "segment.pt").is_file()
     if stage in ("scale", "deepaas"):
+        # CPU-only torch unless the builder names another index (scripts/build_images.sh does
+        # where PyTorch's index is unreachable)
+        assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in [f"{i} {a}" for i, a in ins]
+        assert '--index-url="${TORCH_INDEX_URL}" torch==' in text
         assert "ARG SCALE_WEIGHTS=models/scale.pt" in [f"{i} {a}" for i, a in ins]
         assert f"COPY ${{SCALE_WEIGHTS}} {env['HERBMORPH_SCALE_WEIGHTS']}" in [f"{i} {a}" for i, a in ins]
         assert "tesseract-ocr=" in text
+    if stage in ("area", "deepaas"):
+        # the overlay's text as on the test machines (images/README.md)
+        assert "fonts-dejavu-core=" in text and "libfribidi0=" in text
     if stage == "deepaas":
         assert "deepaas==2.6.0" in text and "marshmallow==3." in text and "webargs==5." in text
         assert ("CMD", '["deepaas-run", "--listen-ip", "0.0.0.0", "--listen-port", "5000"]') in ins
