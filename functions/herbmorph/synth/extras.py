@@ -110,15 +110,16 @@ def _anchor(bed: PlantBed, rng):
             i = int(rng.integers(1, len(path) - 1))
             d = path[i + 1] - path[i - 1]
             return path[i] * bed.ppc, float(np.arctan2(d[1], d[0])) + np.pi / 2 + rng.normal(0, 0.3)
-    leaves = [k for k, o in enumerate(bed.organs) if o.cls == "leaf"]
+    leaves = [k for k, o in enumerate(bed.organs, start=1) if o.cls == "leaf"]
     if not leaves:
         return None
-    od = bed.organs[leaves[int(rng.integers(0, len(leaves)))]]
-    ys, xs = np.nonzero(od.mask[::4, ::4])
+    k = leaves[int(rng.integers(0, len(leaves)))]
+    od = bed.organs[k - 1]
+    ys, xs = np.nonzero(bed.labels[od.y:od.y + od.h:4, od.x:od.x + od.w:4] == k)
     if len(xs) == 0:
         return None
-    k = int(rng.integers(0, len(xs)))
-    return np.array([od.x + 4 * xs[k], od.y + 4 * ys[k]], np.float64), rng.uniform(0, np.pi)
+    i = int(rng.integers(0, len(xs)))
+    return np.array([od.x + 4 * xs[i], od.y + 4 * ys[i]], np.float64), rng.uniform(0, np.pi)
 
 
 def tape(bed: PlantBed) -> int:

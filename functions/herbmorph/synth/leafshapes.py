@@ -234,14 +234,17 @@ def bend(g: LeafGeom, heading) -> LeafGeom:
         return np.stack([np.interp(p[:, 0], s, cx) - np.sin(hx) * p[:, 1],
                          np.interp(p[:, 0], s, cy) + np.cos(hx) * p[:, 1]], 1)
 
-    return LeafGeom([f(p) for p in g.blades], [(f(_dense(p)), w) for p, w in g.stalks],
-                    [(f(_dense(p)), w, r) for p, w, r in g.veins], g.length, g.width)
+    parts = g.blades + [_dense(p) for p, _ in g.stalks] + [_dense(p) for p, _, _ in g.veins]
+    mapped = np.split(f(np.concatenate(parts)), np.cumsum([len(p) for p in parts])[:-1])  # one pass
+    nb, ns = len(g.blades), len(g.stalks)
+    return LeafGeom(mapped[:nb], [(q, w) for q, (_, w) in zip(mapped[nb:nb + ns], g.stalks)],
+                    [(q, w, r) for q, (_, w, r) in zip(mapped[nb + ns:], g.veins)], g.length, g.width)
 
 
 def _dense(p: np.ndarray, n: int = 24) -> np.ndarray:
     """A polyline with at least ``n`` points, so that it follows the bend (straight pieces would not)."""
     p = np.asarray(p, np.float64)
-    if len(p) >= n:
+    if len(p) >= 6:  # short curves (secondary veins) follow a bend well enough; straight 2-point pieces do not
         return p
     seg = np.r_[0, np.cumsum(np.hypot(*np.diff(p, axis=0).T))]
     if seg[-1] <= 0:

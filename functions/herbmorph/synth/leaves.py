@@ -6,7 +6,7 @@ the flap turned over onto (or beside) it, and the flap shows the other face.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import cv2
 import numpy as np
@@ -50,8 +50,10 @@ def _half_plane(cv: Canvas, p0: np.ndarray, d: np.ndarray, side_pt: np.ndarray) 
 def make_leaf(rng: np.random.Generator, ppc: float, base_px: np.ndarray, angle: float,
               length_cm: Optional[float] = None, shape: Optional[str] = None,
               tone: Optional[Tone] = None, fold_p: float = 0.15, lower_p: float = 0.35,
-              damage_p: float = 0.2) -> Optional[OrganDrawing]:
-    """A pressed leaf whose petiole starts at ``base_px`` (sheet px) pointing along ``angle``."""
+              damage_p: float = 0.2, fits: Optional[Callable[[np.ndarray], bool]] = None
+              ) -> Optional[OrganDrawing]:
+    """A pressed leaf whose petiole starts at ``base_px`` (sheet px) pointing along ``angle``;
+    None when ``fits`` (given the outline and veins in sheet px) turns it down before drawing."""
     shape = shape or random_shape(rng)
     L = float(length_cm if length_cm is not None else rng.uniform(2.0, 14.0))
     lt = (tone or specimen_tone(rng, grass=shape == "blade")).leaf(rng)
@@ -70,7 +72,7 @@ def make_leaf(rng: np.random.Generator, ppc: float, base_px: np.ndarray, angle: 
     if rng.random() < fold_p and shape != "needle" and g.veins:
         axis = tf(g.veins[0][0]) if shape not in ("compound", "trifoliate", "digitate") else tf(g.stalks[0][0])
         if len(axis) >= 2:
-            i = int(len(axis) * rng.uniform(0.35, 0.8))
+            i = int(len(axis) * rng.uniform(0.5, 0.88))
             i = min(max(i, 1), len(axis) - 2)
             da = axis[i + 1] - axis[i - 1]
             da /= max(np.linalg.norm(da), 1e-9)
@@ -79,6 +81,8 @@ def make_leaf(rng: np.random.Generator, ppc: float, base_px: np.ndarray, angle: 
             fold = (axis[i], d, axis[-1])
             m = reflection(axis[i], d)
             allpts = np.concatenate([allpts, apply_affine(m, allpts)])
+    if fits is not None and not fits(np.concatenate([allpts] + [tf(p) for p, _, _ in g.veins[:12]])):
+        return None
     pad = 3 + max([w for _, w in stalks], default=1.0)
     cv = Canvas(allpts, pad, ppc)
     for p in blades:
@@ -115,11 +119,17 @@ def make_leaf(rng: np.random.Generator, ppc: float, base_px: np.ndarray, angle: 
     edge_brown = rng.uniform(0.0, 0.2)
     vein_dark = rng.random() < 0.45
     veins = [(tf(p), w, r) for p, w, r in g.veins]
+    net = rng.uniform(0.12, 0.4) if shape not in ("needle", "blade", "linear") and rng.random() < 0.7 else 0.0
+    net_amt = rng.uniform(-0.06, 0.12)
 
     def face(low_mask: np.ndarray, is_lower: bool) -> np.ndarray:
-        t = lt.t + 0.07 * cv.noise(rng, 2.5) + 0.04 * cv.noise(rng, 0.6)
+        t = lt.t + 0.05 * cv.noise(rng, 2.5) + 0.03 * cv.noise(rng, 0.6)
         t = t + edge_brown * rim(low_mask, 0.15 * ppc * cv.s)
-        col = lt.at(t) * (1 + 0.05 * cv.noise(rng, 0.3) + cv.grain(rng, rng.uniform(0.015, 0.05)))[..., None]
+        shade = 1 + 0.04 * cv.noise(rng, 0.3) + cv.grain(rng, rng.uniform(0.015, 0.05))
+        if net and cv.s * ppc >= 12:  # the fine vein network: zero crossings of a fine noise
+            n = cv.noise(rng, net)
+            shade -= net_amt * np.clip(1 - np.abs(n) / 0.12, 0, 1)
+        col = lt.at(t) * shade[..., None]
         if is_lower:
             col = underside(col, rng.uniform(0.12, 0.35))
         vm = np.zeros((cv.lh, cv.lw), np.uint8)

@@ -9,7 +9,7 @@ So an organ's mask is exactly the pixels that show it.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -21,6 +21,16 @@ MAX_ORGANS = 150          # the label map is uint8: organs 1..254
 COVER_KINDS = ("label", "envelope", "barcode")   # glued on after the plant: organs run under them
 
 
+class Placed(NamedTuple):
+    """What is kept of a placed organ: its class and its crop (the drawing itself is let go, so
+    that a 250 px/cm sheet does not hold every organ's full-resolution colours until the end)."""
+    cls: str
+    x: int
+    y: int
+    w: int
+    h: int
+
+
 class PlantBed:
     def __init__(self, sheet, rng: np.random.Generator):
         self.rng = rng
@@ -30,7 +40,7 @@ class PlantBed:
         self.paper = sheet.layout.paper
         self.cover = [tuple(int(round(v)) for v in d["bbox"]) for d in sheet.distractors
                       if d["kind"] in COVER_KINDS]
-        self.organs: list[OrganDrawing] = []
+        self.organs: list[Placed] = []
         self.visible: list[int] = []
         self.original: list[int] = []
         self.axes: list[tuple[np.ndarray, float]] = []   # stem centrelines (cm) and widths, for tape
@@ -69,6 +79,8 @@ class PlantBed:
             return False
         h, w = od.mask.shape
         sub = self.labels[od.y:od.y + h, od.x:od.x + w]
+        if self._clearly_fails(od.mask, sub, max_overlap, max_hidden):
+            return False
         covered = sub[od.mask]
         n = covered.size
         if n == 0:
@@ -95,10 +107,43 @@ class PlantBed:
         sub[vis] = len(self.organs) + 1
         dst = self.img[od.y:od.y + h, od.x:od.x + w]
         dst[vis] = od.rgb[vis]
-        self.organs.append(od)
+        self.organs.append(Placed(od.cls, od.x, od.y, w, h))
         self.visible.append(n_vis)
         self.original.append(n_vis)
         return True
+
+    def sketch_fits(self, max_overlap: float = 0.3, max_hidden: float = 0.35):
+        """A check on an organ's outline and veins (sheet px) before its mask is drawn: off the
+        image or on a ruler means no, and so does a clear excess over labels or other organs.
+        Drawing a large leaf's full-resolution mask only to turn it down is what costs time."""
+        H, W = self.labels.shape
+
+        def fits(pts: np.ndarray) -> bool:
+            p = np.floor(np.asarray(pts)).astype(np.int64)
+            if p[:, 0].min() < 0 or p[:, 1].min() < 0 or p[:, 0].max() >= W or p[:, 1].max() >= H:
+                return False
+            v = self.labels[p[:, 1], p[:, 0]]
+            on = v == 255
+            if on.any() and not all(self.coverable(x, y) for x, y in p[on][:: max(1, int(on.sum()) // 50)]):
+                return False
+            n = len(v)
+            return on.sum() <= (max_hidden + 0.2) * n and np.count_nonzero((v > 0) & ~on) <= (max_overlap + 0.25) * n
+
+        return fits
+
+    def _clearly_fails(self, mask: np.ndarray, sub: np.ndarray, max_overlap: float, max_hidden: float) -> bool:
+        """A quick look at every k-th pixel (sheets above 50 px/cm): most candidates are turned
+        down, and the full count over a large crop is what makes a high-resolution sheet slow.
+        Only clear failures are decided here; the exact count decides the rest."""
+        k = int(self.ppc // 25)
+        if k < 2:
+            return False
+        c = sub[::k, ::k][mask[::k, ::k]]
+        if c.size < 50:
+            return False
+        hidden = np.count_nonzero(c == 255)
+        over = c.size - hidden - np.count_nonzero(c == 0)
+        return hidden > (max_hidden * 1.25 + 0.02) * c.size or over > (max_overlap * 1.25 + 0.02) * (c.size - hidden)
 
     def _inside(self, od: OrganDrawing) -> bool:
         """Crop an organ's canvas (its padding may stick out) to the image; False when the organ
@@ -152,8 +197,7 @@ class PlantBed:
         out, lut = [], np.zeros(256, np.uint8)
         lut[255] = 255
         for k, od in enumerate(self.organs, start=1):
-            h, w = od.mask.shape
-            sub = self.labels[od.y:od.y + h, od.x:od.x + w]
+            sub = self.labels[od.y:od.y + od.h, od.x:od.x + od.w]
             truth = mask_truth((sub == k).astype(np.uint8), od.x, od.y)
             if truth is None:
                 continue

@@ -13,7 +13,7 @@ from .leaves import make_leaf, random_shape
 from .organs import make_flower, make_fruit, make_root, make_stem, stem_path
 from .placement import PlantBed
 
-KINDS = {"branch": 0.32, "herb": 0.3, "grass": 0.15, "leaves": 0.1, "conifer": 0.04, "fragments": 0.09}
+KINDS = {"branch": 0.36, "herb": 0.3, "grass": 0.15, "leaves": 0.1, "conifer": 0.04, "fragments": 0.05}
 BRANCH_SHAPES = ("ovate", "elliptic", "lanceolate", "obovate", "cordate", "lobed", "palmate", "compound",
                  "trifoliate", "digitate", "linear")
 HERB_SHAPES = ("ovate", "elliptic", "lanceolate", "linear", "lobed", "palmate", "compound", "cordate")
@@ -78,6 +78,7 @@ def leaves_along(bed: PlantBed, axes: list, tone, shape: str, size: float, spaci
     """Leaves at nodes every ``spacing`` cm along each axis, alternate or opposite, smaller
     towards the tips."""
     rng, ppc, n = bed.rng, bed.ppc, 0
+    fits = bed.sketch_fits(0.55)
     for path, _, _ in axes:
         seg = np.r_[0, np.cumsum(np.hypot(*np.diff(path, axis=0).T))]
         side = rng.choice([-1, 1])
@@ -90,7 +91,7 @@ def leaves_along(bed: PlantBed, axes: list, tone, shape: str, size: float, spaci
                     a = _heading(path, k) + sd * flip * rng.uniform(*angle)
                     if flip == 0:  # last try: towards the middle of the sheet, as a preparator would lay it
                         a = _towards_middle(bed, path[k], rng)
-                    if bed.try_place(make_leaf(rng, ppc, path[k] * ppc, a, max(0.8, L * f), shape, tone),
+                    if bed.try_place(make_leaf(rng, ppc, path[k] * ppc, a, max(0.8, L * f), shape, tone, fits=fits),
                                      max_overlap=0.55, keep_frac=0.4):
                         n += 1
                         break
@@ -119,7 +120,10 @@ def tip_organs(bed: PlantBed, axes: list, p_flower: float, kind: str, size: floa
     for path, _, _ in axes:
         tip, h = path[-1] * ppc, _heading(path, len(path) - 1)
         if rng.random() < p_flower:
-            bed.try_place(make_flower(rng, ppc, tip, size * rng.uniform(0.7, 1.2), kind, heading=h), max_overlap=0.4)
+            d = size * rng.uniform(0.7, 1.2)
+            for k in (1, 3, 6):  # at the tip, or a little down the axis when the tip is at an edge
+                if k <= len(path) and bed.try_place(make_flower(rng, ppc, path[-k] * ppc, d, kind, heading=h), max_overlap=0.5):
+                    break
         elif rng.random() < fruit_p:
             fk = str(rng.choice(["berry", "drupe", "capsule", "pod", "samara"]))
             for _ in range(int(rng.integers(1, 6))):
@@ -139,17 +143,17 @@ def branch(bed: PlantBed, tone) -> None:
             return bed.free_point(1.5, (x0 + 4, y1 - 8, x1 - 4, y1)), -np.pi / 2 + rng.normal(0, 0.35)
         return bed.free_point(4.0), rng.uniform(0, 2 * np.pi)
 
-    axes = grow(bed, tone, base_fn, rng.uniform(0.5, 0.95) * (y1 - y0), rng.uniform(0.12, 0.5), rng.uniform(0.05, 0.22),
+    axes = grow(bed, tone, base_fn, rng.uniform(0.6, 1.0) * (y1 - y0), rng.uniform(0.15, 0.55), rng.uniform(0.05, 0.22),
                 int(rng.integers(1, 7)), (0.3, 0.9))
     if not axes:
         return
     shape = str(rng.choice(BRANCH_SHAPES))
-    size = rng.uniform(5, 20) if shape not in ("compound", "digitate") else rng.uniform(9, 24)
-    leaves_along(bed, axes, tone, shape, size, rng.uniform(0.8, 3.0) * (0.5 + size / 20), rng.random() < 0.3,
-                 start=rng.uniform(0.05, 0.3))
-    if rng.random() < 0.55:
+    size = rng.uniform(6, 22) if shape not in ("compound", "digitate") else rng.uniform(10, 25)
+    if rng.random() < 0.55:  # flowers and fruits at the tips first: leaves then crowd round them
         tip_organs(bed, axes, rng.uniform(0.2, 0.9), str(rng.choice(["umbel", "panicle", "spike", "rosette", "head"])),
                    rng.uniform(1.5, 8), fruit_p=0.6)
+    leaves_along(bed, axes, tone, shape, size, rng.uniform(0.8, 3.0) * (0.5 + size / 20), rng.random() < 0.3,
+                 start=rng.uniform(0.05, 0.3))
 
 
 def herb(bed: PlantBed, tone, n: int) -> None:
@@ -158,12 +162,12 @@ def herb(bed: PlantBed, tone, n: int) -> None:
     x0, y0, x1, y1 = bed.paper_cm
     shape = str(rng.choice(HERB_SHAPES))
     fl_kind = str(rng.choice(["rosette", "head", "bell", "umbel", "spike"]))
-    size = rng.uniform(1.5, 9.0)
+    size = rng.uniform(2.0, 10.0) / np.sqrt(max(1, n - 1))
     for i in range(n):
         cx = x0 + (x1 - x0) * (i + 0.5) / n
         slot = (cx - (x1 - x0) / n / 2, y1 - 14, cx + (x1 - x0) / n / 2, y1 - 4)
         axes = grow(bed, tone, lambda: (bed.free_point(1.0, slot), -np.pi / 2 + rng.normal(0, 0.3)),
-                    rng.uniform(10, 0.85 * (y1 - y0)), rng.uniform(0.05, 0.3), rng.uniform(0.15, 0.45),
+                    rng.uniform(0.35, 0.95) * (y1 - y0), rng.uniform(0.05, 0.3), rng.uniform(0.15, 0.45),
                     int(rng.integers(1, 7)), (0.25, 0.9), step=0.4)
         if not axes:
             continue
@@ -174,8 +178,8 @@ def herb(bed: PlantBed, tone, n: int) -> None:
             for a in np.linspace(-np.pi + 0.3, -0.3, int(rng.integers(3, 9))):
                 bed.try_place(make_leaf(rng, ppc, base * ppc, a + rng.normal(0, 0.15), size * rng.uniform(1.2, 2.2), shape, tone),
                               max_overlap=0.5, keep_frac=0.45)
-        leaves_along(bed, axes, tone, shape, size, rng.uniform(0.8, 3.0), rng.random() < 0.4, start=rng.uniform(0.05, 0.3))
         tip_organs(bed, axes, 0.7, fl_kind, rng.uniform(0.6, 3.5) if fl_kind != "spike" else rng.uniform(2, 8))
+        leaves_along(bed, axes, tone, shape, size, rng.uniform(0.6, 2.5), rng.random() < 0.4, start=rng.uniform(0.05, 0.3))
 
 
 def grass(bed: PlantBed, tone, n: int) -> None:
@@ -183,27 +187,31 @@ def grass(bed: PlantBed, tone, n: int) -> None:
     rng, ppc = bed.rng, bed.ppc
     x0, y0, x1, y1 = bed.paper_cm
     infl = str(rng.choice(["panicle", "spike"]))
+    blade_fits = bed.sketch_fits(0.7)
     for i in range(n):
         cx = x0 + (x1 - x0) * (i + 0.5) / n
         base = bed.free_point(1.0, (cx - (x1 - x0) / n / 2, y1 - 13, cx + (x1 - x0) / n / 2, y1 - 4))
         if rng.random() < 0.9:
             place_root(bed, base, "fibrous")
-        for _ in range(int(rng.integers(1, 6))):  # culms: each its own stem
+        for _ in range(int(rng.integers(1, 6))):  # culms: each its own stem, its inflorescence on top
+            d = rng.uniform(4, 16)
+            room = base[1] - y0 - d - 1.0   # the culms stand up: leave the inflorescence room
+            if room < 6:
+                d, room = max(3.0, d / 2), base[1] - y0 - 1.0 - max(3.0, d / 2)
             axes = grow(bed, tone, lambda: (base + rng.normal(0, 0.3, 2), -np.pi / 2 + rng.normal(0, 0.25)),
-                        rng.uniform(12, 0.9 * (y1 - y0)), rng.uniform(0.06, 0.22), rng.uniform(0.02, 0.1), 0,
-                        step=0.6, overlap=0.3, tries=3)
+                        min(rng.uniform(12, 0.9 * (y1 - y0)), max(room, 4.0)), rng.uniform(0.06, 0.22),
+                        rng.uniform(0.02, 0.1), 0, step=0.6, overlap=0.3, tries=3)
             if not axes:
                 continue
             path = axes[0][0]
-            bed.try_place(make_flower(rng, ppc, path[-1] * ppc, rng.uniform(4, 16), infl, heading=_heading(path, len(path) - 1)),
-                          max_overlap=0.3)
+            tip_organs(bed, [(path, 0, 0)], 1.0, infl, d)
             for _ in range(int(rng.integers(0, 3))):  # blades from the culm's nodes
                 k = int(rng.integers(1, max(2, len(path) // 2)))
                 bed.try_place(make_leaf(rng, ppc, path[k] * ppc, _heading(path, k) + rng.choice([-1, 1]) * rng.uniform(0.1, 0.5),
-                                        rng.uniform(6, 22), "blade", tone), max_overlap=0.7, keep_frac=0.35)
+                                        rng.uniform(6, 22), "blade", tone, fits=blade_fits), max_overlap=0.7, keep_frac=0.35)
         for _ in range(int(rng.integers(5, 21))):  # basal blades
             bed.try_place(make_leaf(rng, ppc, (base + rng.normal(0, 0.5, 2)) * ppc, -np.pi / 2 + rng.normal(0, 0.5),
-                                    rng.uniform(8, 35), "blade", tone), max_overlap=0.7, keep_frac=0.35)
+                                    rng.uniform(8, 35), "blade", tone, fits=blade_fits), max_overlap=0.7, keep_frac=0.35)
 
 
 def loose_leaves(bed: PlantBed, tone) -> None:
@@ -216,7 +224,8 @@ def loose_leaves(bed: PlantBed, tone) -> None:
         sh = shape or random_shape(rng)
         for L in (rng.uniform(8, 24), rng.uniform(6, 18), rng.uniform(4, 12), rng.uniform(3, 8)):
             p = bed.free_point(1.5)
-            if bed.try_place(make_leaf(rng, ppc, p * ppc, _towards_middle(bed, p, rng), L, sh, t), max_overlap=0.15):
+            if bed.try_place(make_leaf(rng, ppc, p * ppc, _towards_middle(bed, p, rng), L, sh, t, fits=bed.sketch_fits(0.15)),
+                             max_overlap=0.15):
                 break
 
 
@@ -242,9 +251,9 @@ def fragments(bed: PlantBed, tone) -> None:
     for _ in range(int(rng.integers(1, 5))):
         axes = grow(bed, tone, lambda: (bed.free_point(3.0), rng.uniform(0, 2 * np.pi)), rng.uniform(4, 15),
                     rng.uniform(0.08, 0.5), rng.uniform(0.05, 0.3), int(rng.integers(0, 3)), tries=3)
+        tip_organs(bed, axes, 0.3, None, rng.uniform(1, 4), fruit_p=0.8)
         if axes and rng.random() < 0.6:
             leaves_along(bed, axes, tone, shape, rng.uniform(2, 8), rng.uniform(1, 3), False)
-        tip_organs(bed, axes, 0.3, None, rng.uniform(1, 4), fruit_p=0.8)
     loose(bed, tone, int(rng.integers(3, 14)))
 
 
@@ -267,7 +276,7 @@ def add_specimens(bed: PlantBed) -> str:
     kind = str(rng.choice(list(KINDS), p=np.array(list(KINDS.values()))))
     tone = specimen_tone(rng, grass=kind == "grass")
     if kind == "branch":
-        for _ in range(1 if rng.random() < 0.8 else 2):
+        for _ in range(1 if rng.random() < 0.65 else 2):
             branch(bed, tone)
     elif kind == "herb":
         herb(bed, tone, int(rng.choice([1, 1, 2, 2, 3, 4, 5])))
