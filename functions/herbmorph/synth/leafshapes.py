@@ -213,7 +213,7 @@ def geometry(rng, shape: str, L: float) -> LeafGeom:
         g.veins.append((np.array([[0.0, 0.0], [L * 0.9, 0.0]]), 0.3, 0))
         g.length, g.width = L, W * k
     else:  # grass blade
-        W = rng.uniform(0.15, 1.4)
+        W = float(np.clip(rng.lognormal(np.log(0.35), 0.55), 0.08, 1.6))  # mostly narrow; sedges and reeds wider
         simple_blade(rng, g, 0.0, L, W, "blade", "entire")
         g.length, g.width = L, W
     return g

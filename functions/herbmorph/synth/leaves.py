@@ -93,7 +93,7 @@ def make_leaf(rng: np.random.Generator, ppc: float, base_px: np.ndarray, angle: 
         ys, xs = np.nonzero(cv.mask)
         for _ in range(int(rng.integers(1, 7))):
             k = int(rng.integers(0, len(xs)))
-            r = max(1, int(rng.uniform(0.05, 0.12 if rng.random() < 0.6 else 0.35) * L / 4 * ppc))
+            r = max(1, int(min(rng.uniform(0.04, 0.1 if rng.random() < 0.7 else 0.25) * L / 4, 1.0) * ppc))
             cv2.circle(cv.mask, (int(xs[k]), int(ys[k])), r, 0, -1)
         if rng.random() < 0.5:
             edge = np.concatenate(blades)

@@ -121,13 +121,13 @@ def _ellipse(img, c, a, b, angle_deg, value) -> None:
 
 def make_flower(rng: np.random.Generator, ppc: float, centre_px: np.ndarray,
                 diameter_cm: Optional[float] = None, kind: Optional[str] = None,
-                heading: Optional[float] = None) -> Optional[OrganDrawing]:
+                heading: Optional[float] = None, colour: Optional[np.ndarray] = None) -> Optional[OrganDrawing]:
     """A pressed flower or inflorescence centred on ``centre_px`` (spikes and panicles start
     there and grow along ``heading``)."""
     kind = kind or str(rng.choice(["rosette", "rosette", "head", "bell", "umbel", "spike", "panicle"]))
     big = kind in ("spike", "panicle")
     D = float(diameter_cm if diameter_cm is not None else rng.uniform(3.0, 14.0) if big else rng.uniform(0.6, 4.0))
-    col = pick(rng, FLOWER_COLOURS)
+    col = pick(rng, FLOWER_COLOURS) if colour is None else np.clip(colour * rng.uniform(0.85, 1.1), 0, 255)
     cen = pick(rng, np.array([[140, 116, 62], [90, 64, 44], [160, 136, 74], [64, 52, 40]], np.float32))
     a0 = rng.uniform(0, 2 * np.pi) if heading is None else heading
     c0 = np.asarray(centre_px, np.float64)

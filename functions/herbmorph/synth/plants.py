@@ -115,14 +115,15 @@ def place_root(bed: PlantBed, base: np.ndarray, kind=None) -> bool:
     return False
 
 
-def tip_organs(bed: PlantBed, axes: list, p_flower: float, kind: str, size: float, fruit_p: float = 0.3) -> None:
+def tip_organs(bed: PlantBed, axes: list, p_flower: float, kind: str, size: float, fruit_p: float = 0.3,
+               colour=None) -> None:
     rng, ppc = bed.rng, bed.ppc
     for path, _, _ in axes:
         tip, h = path[-1] * ppc, _heading(path, len(path) - 1)
         if rng.random() < p_flower:
             d = size * rng.uniform(0.7, 1.2)
             for k in (1, 3, 6):  # at the tip, or a little down the axis when the tip is at an edge
-                if k <= len(path) and bed.try_place(make_flower(rng, ppc, path[-k] * ppc, d, kind, heading=h), max_overlap=0.5):
+                if k <= len(path) and bed.try_place(make_flower(rng, ppc, path[-k] * ppc, d, kind, heading=h, colour=colour), max_overlap=0.5):
                     break
         elif rng.random() < fruit_p:
             fk = str(rng.choice(["berry", "drupe", "capsule", "pod", "samara"]))
@@ -187,6 +188,8 @@ def grass(bed: PlantBed, tone, n: int) -> None:
     rng, ppc = bed.rng, bed.ppc
     x0, y0, x1, y1 = bed.paper_cm
     infl = str(rng.choice(["panicle", "spike"]))
+    # spikelets dry like the rest of the grass, sometimes purplish or darker
+    spikelets = tone.at(tone.t + rng.uniform(0.0, 0.3)) * (np.array([1.05, 0.85, 1.0]) if rng.random() < 0.2 else 1.0)
     blade_fits = bed.sketch_fits(0.7)
     for i in range(n):
         cx = x0 + (x1 - x0) * (i + 0.5) / n
@@ -204,8 +207,8 @@ def grass(bed: PlantBed, tone, n: int) -> None:
             if not axes:
                 continue
             path = axes[0][0]
-            tip_organs(bed, [(path, 0, 0)], 1.0, infl, d)
-            for _ in range(int(rng.integers(0, 3))):  # blades from the culm's nodes
+            tip_organs(bed, [(path, 0, 0)], 1.0, infl, d, colour=spikelets)
+            for _ in range(int(rng.integers(0, 4))):  # blades from the culm's nodes
                 k = int(rng.integers(1, max(2, len(path) // 2)))
                 bed.try_place(make_leaf(rng, ppc, path[k] * ppc, _heading(path, k) + rng.choice([-1, 1]) * rng.uniform(0.1, 0.5),
                                         rng.uniform(6, 22), "blade", tone, fits=blade_fits), max_overlap=0.7, keep_frac=0.35)
