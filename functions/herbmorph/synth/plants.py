@@ -13,7 +13,7 @@ from .leaves import make_leaf, random_shape
 from .organs import make_flower, make_fruit, make_root, make_stem, stem_path
 from .placement import PlantBed
 
-KINDS = {"branch": 0.36, "herb": 0.3, "grass": 0.15, "leaves": 0.1, "conifer": 0.04, "fragments": 0.05}
+KINDS = {"branch": 0.34, "herb": 0.32, "grass": 0.15, "leaves": 0.1, "conifer": 0.04, "fragments": 0.05}
 BRANCH_SHAPES = ("ovate", "elliptic", "lanceolate", "obovate", "cordate", "lobed", "palmate", "compound",
                  "trifoliate", "digitate", "linear")
 HERB_SHAPES = ("ovate", "elliptic", "lanceolate", "linear", "lobed", "palmate", "compound", "cordate")
@@ -137,10 +137,10 @@ def branch(bed: PlantBed, tone) -> None:
     """A leafy woody branch, cut, filling much of the sheet."""
     rng = bed.rng
     x0, y0, x1, y1 = bed.paper_cm
-    rooted = rng.random() < 0.75
+    upright = rng.random() < 0.75
 
     def base_fn():
-        if rooted:  # cut end near the bottom, growing up
+        if upright:  # cut end near the bottom, growing up
             return bed.free_point(1.5, (x0 + 4, y1 - 8, x1 - 4, y1)), -np.pi / 2 + rng.normal(0, 0.35)
         return bed.free_point(4.0), rng.uniform(0, 2 * np.pi)
 
@@ -148,11 +148,13 @@ def branch(bed: PlantBed, tone) -> None:
                 int(rng.integers(1, 7)), (0.3, 0.9))
     if not axes:
         return
+    if upright and rng.random() < 0.25:  # a young shrub or subshrub, dug up with its roots
+        place_root(bed, axes[0][0][0])
     shape = str(rng.choice(BRANCH_SHAPES))
     size = rng.uniform(6, 22) if shape not in ("compound", "digitate") else rng.uniform(10, 25)
-    if rng.random() < 0.55:  # flowers and fruits at the tips first: leaves then crowd round them
-        tip_organs(bed, axes, rng.uniform(0.2, 0.9), str(rng.choice(["umbel", "panicle", "spike", "rosette", "head"])),
-                   rng.uniform(1.5, 8), fruit_p=0.6)
+    if rng.random() < 0.7:  # flowers and fruits at the tips first: leaves then crowd round them
+        tip_organs(bed, axes, rng.uniform(0.2, 0.8), str(rng.choice(["umbel", "panicle", "spike", "rosette", "head"])),
+                   rng.uniform(1.5, 8), fruit_p=0.7)
     leaves_along(bed, axes, tone, shape, size, rng.uniform(0.8, 3.0) * (0.5 + size / 20), rng.random() < 0.3,
                  start=rng.uniform(0.05, 0.3))
 

@@ -364,12 +364,12 @@ def generate_sheet_sample(rng: np.random.Generator, px_per_cm_range=(15.0, 250.0
     # sheet's: the ruler, charts and labels above and the turn below stay where they were
     # whatever the plant generator draws (the held-out scale evaluation depends on it).
     bed = PlantBed(s, rng.spawn(1)[0])
-    if bed.rng.random() < 0.35:  # a packet of seeds, given its place before the plant crowds the sheet
+    if bed.rng.random() < 0.4:  # a packet of seeds, given its place before the plant crowds the sheet
         seed_packet(bed)
     kind = add_specimens(bed)
     if kind == "fragments" and bed.rng.random() < 0.8:
         seed_packet(bed)
-    if bed.rng.random() < 0.25:
+    if bed.rng.random() < 0.3:
         loose_seeds(bed)
     tape(bed)
     image = s.finish(bed.rng)
