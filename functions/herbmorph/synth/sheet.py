@@ -17,7 +17,6 @@ from typing import Any, Optional
 import cv2
 import numpy as np
 
-from ..results import ORGAN_CLASSES
 from . import clutter
 from .extras import loose_seeds, seed_packet, tape
 from .paper import make_paper
