@@ -17,11 +17,12 @@ from typing import Any, Optional
 import cv2
 import numpy as np
 
-from ..results import ORGAN_CLASSES
-from . import clutter, organs
-from .paper import make_paper, smooth_noise
+from . import clutter
+from .extras import loose_seeds, seed_packet, tape
+from .paper import make_paper
+from .placement import PlantBed
+from .plants import add_specimens
 from .rulers import RULER_DESIGNS, RulerDrawing, render_colour_chart, render_ruler
-from .masks import mask_truth
 from .skew import skew_sample
 from .targets import render_target
 
@@ -40,7 +41,6 @@ ROTATIONS = (0, 90, 180, 270)
 _ROT_P = np.array([0.45, 0.2, 0.15, 0.2])
 TARGET_P = 0.12  # share of scales drawn as a colour target (Golden Thread, Kodak) instead of a ruler
 _DESIGN_P = np.array([0.24, 0.16, 0.14, 0.12, 0.2, 0.14])  # RULER_DESIGNS order
-MAX_ORGANS = 25
 
 
 # --------------------------------------------------------------------------- rotation helpers
@@ -152,10 +152,6 @@ class _Sheet:
             self.labels[p[1]:p[3], p[0]:p[2]] = 0
         self.scale: Optional[dict] = None
         self.distractors: list[dict] = []
-        self.organs: list[organs.OrganDrawing] = []
-        self.visible: list[int] = []
-        self.original: list[int] = []
-        self.stem_paths: list[np.ndarray] = []
 
     # ----------------------------------------------------------------- helpers
     @property
@@ -320,246 +316,31 @@ class _Sheet:
                                                                     float(pos[0] + w), float(pos[1] + h)],
                                          "rotation": 0, "digits": []})
 
-    # ----------------------------------------------------------------- organs
-    def try_place(self, od: Optional[organs.OrganDrawing], max_overlap: float = 0.3,
-                  keep_frac: float = 0.5) -> bool:
-        if od is None or len(self.organs) >= MAX_ORGANS:
-            return False
-        H, W = self.labels.shape
-        h, w = od.mask.shape
-        if od.x < 0 or od.y < 0 or od.x + w > W or od.y + h > H:
-            return False
-        sub = self.labels[od.y:od.y + h, od.x:od.x + w]
-        covered = sub[od.mask]
-        n_new = covered.size
-        if n_new == 0:
-            return False
-        cnt = np.bincount(covered, minlength=256)
-        if cnt[255] > 0 or n_new - cnt[0] > max_overlap * n_new:
-            return False
-        hit = np.nonzero(cnt[1:255])[0] + 1
-        for k in hit:
-            i = k - 1
-            if self.visible[i] - cnt[k] < keep_frac * self.original[i]:
-                return False
-        for k in hit:
-            self.visible[k - 1] -= int(cnt[k])
-        new_id = len(self.organs) + 1
-        sub[od.mask] = new_id
-        dst = self.img[od.y:od.y + h, od.x:od.x + w]
-        dst[od.mask] = od.rgb[od.mask]
-        self.organs.append(od)
-        self.visible.append(n_new)
-        self.original.append(n_new)
-        return True
-
-    def free_point(self, margin_cm: float = 1.0) -> np.ndarray:
-        x0, y0, x1, y1 = self.paper_cm
-        for _ in range(30):
-            p = np.array([self.rng.uniform(x0 + margin_cm, x1 - margin_cm),
-                          self.rng.uniform(y0 + margin_cm, y1 - margin_cm)])
-            px = (p * self.ppc).astype(int)
-            if self.labels[px[1], px[0]] == 0:
-                return p
-        return p
-
-    def _clip_path(self, path: np.ndarray, width_cm: float) -> np.ndarray:
-        """Cut a centreline (cm) where it leaves free paper (with a margin of its width)."""
-        H, W = self.labels.shape
-        r = width_cm * self.ppc + 2
-        for i, p in enumerate(path):
-            ok = True
-            for dx, dy in ((0, 0), (r, 0), (-r, 0), (0, r), (0, -r)):
-                x, y = int(p[0] * self.ppc + dx), int(p[1] * self.ppc + dy)
-                if not (0 <= x < W and 0 <= y < H) or self.labels[y, x] == 255:
-                    ok = False
-                    break
-            if not ok:
-                return path[:i]
-        return path
-
-    def add_plant(self, budget: int) -> None:
-        rng, ppc = self.rng, self.ppc
-        x0, y0, x1, y1 = self.paper_cm
-        if rng.random() < 0.7:  # rooted plant / branch rising from the lower part
-            base = np.array([rng.uniform(x0 + 3, x1 - 3), rng.uniform(y1 - 10, y1 - 2)])
-            heading = -np.pi / 2 + rng.normal(0, 0.35)
-        else:                   # a cut branch lying anywhere
-            base = self.free_point(3.0)
-            heading = rng.uniform(0, 2 * np.pi)
-        length = rng.uniform(8, 0.85 * (y1 - y0))
-        wcm = rng.uniform(0.08, 0.45)
-        path = self._clip_path(organs.stem_path(rng, base, heading, length, rng.uniform(0.03, 0.25)), wcm)
-        if len(path) < 6:
-            return
-        branches = []
-        for _ in range(int(rng.integers(0, 3)) if rng.random() < 0.5 else 0):
-            k = int(rng.integers(len(path) // 4, max(len(path) // 4 + 1, len(path) - 3)))
-            hd = np.arctan2(*(path[k + 1] - path[k])[::-1]) + rng.choice([-1, 1]) * rng.uniform(0.4, 1.0)
-            b = self._clip_path(organs.stem_path(rng, path[k], hd, rng.uniform(3, 10), 0.15), wcm * 0.6)
-            if len(b) >= 4:
-                branches.append(b)
-        stem = organs.make_stem(rng, ppc, path, wcm, branches)
-        if not self.try_place(stem, max_overlap=0.05):
-            return
-        self.stem_paths.append(path)
-        for b in branches:
-            self.stem_paths.append(b)
-        budget -= 1
-        if rng.random() < 0.35 and budget > 0 and heading < 0:
-            root = organs.make_root(rng, ppc, path[0], heading + np.pi + rng.normal(0, 0.3),
-                                    rng.uniform(3, 10))
-            if self.try_place(root, max_overlap=0.15):
-                budget -= 1
-        # leaves along the stem and branches, alternating sides
-        leaf_len = rng.uniform(2.0, 12.0)
-        leaf_shape = str(rng.choice(["ovate", "lanceolate", "obovate", "lobed", "cordate", "compound",
-                                     "palmate", "mixed", "ovate", "lanceolate"]))
-        tips = [path] + branches
-        n_tip_organs = len(tips) if rng.random() < 0.8 else 0
-        n_leaves = max(1, budget - n_tip_organs - int(rng.integers(0, 3)))
-        nodes = []
-        for tp in tips:
-            share = max(2, int(round(n_leaves * len(tp) / sum(len(t) for t in tips))) + 1)
-            idx = np.linspace(2, len(tp) - 2, share).astype(int)
-            nodes += [(tp, int(i)) for i in idx]
-        order = rng.permutation(len(nodes))
-        side = 1
-        for j in order:
-            tp, i = nodes[j]
-            if budget <= n_tip_organs or n_leaves <= 0:
-                break
-            d = tp[min(i + 1, len(tp) - 1)] - tp[i - 1]
-            hd = np.arctan2(d[1], d[0])
-            side = -side
-            shape = None if leaf_shape == "mixed" else leaf_shape
-            for _try in range(3):
-                a = hd + side * rng.uniform(0.35, 1.1)
-                ln = leaf_len * rng.uniform(0.5, 1.15) * (0.8 ** _try)
-                lf = organs.make_leaf(rng, ppc, tp[i] * ppc, a, max(1.5, ln), shape)
-                if self.try_place(lf):
-                    budget -= 1
-                    n_leaves -= 1
-                    break
-                side = -side
-        # flowers / fruits at tips and nodes
-        r = rng.random() if n_tip_organs else 1.0
-        for tp in tips:
-            if budget <= 0:
-                break
-            tip = tp[-1] * ppc
-            if r < 0.45:
-                if self.try_place(organs.make_flower(rng, ppc, tip)):
-                    budget -= 1
-            elif r < 0.8:
-                if self.try_place(organs.make_fruit(rng, ppc, tip)):
-                    budget -= 1
-        for _ in range(int(rng.integers(0, 4))):
-            if budget <= 0:
-                break
-            tp = tips[int(rng.integers(0, len(tips)))]
-            p = tp[int(rng.integers(1, len(tp)))] * ppc + rng.normal(0, 0.4 * ppc, 2)
-            mk = organs.make_flower if rng.random() < 0.5 else organs.make_fruit
-            if self.try_place(mk(rng, ppc, p)):
-                budget -= 1
-
-    def add_loose(self, n: int) -> None:
-        rng, ppc = self.rng, self.ppc
-        for _ in range(n):
-            if len(self.organs) >= MAX_ORGANS:
-                return
-            cls = str(rng.choice(["leaf", "fruit", "seed", "flower", "root", "stem"],
-                                 p=[0.3, 0.2, 0.2, 0.12, 0.1, 0.08]))
-            if cls == "seed" and sum(o.cls == "seed" for o in self.organs) >= 6:
-                cls = "leaf"
-            for _try in range(4):
-                p = self.free_point(2.0)
-                if cls == "leaf":
-                    od = organs.make_leaf(rng, ppc, p * ppc, rng.uniform(0, 2 * np.pi))
-                elif cls == "fruit":
-                    od = organs.make_fruit(rng, ppc, p * ppc)
-                elif cls == "flower":
-                    od = organs.make_flower(rng, ppc, p * ppc)
-                elif cls == "root":
-                    od = organs.make_root(rng, ppc, p, rng.uniform(0, 2 * np.pi))
-                elif cls == "stem":
-                    wcm = rng.uniform(0.06, 0.3)
-                    path = self._clip_path(organs.stem_path(rng, p, rng.uniform(0, 2 * np.pi),
-                                                            rng.uniform(3, 15), 0.2), wcm)
-                    od = organs.make_stem(rng, ppc, path, wcm) if len(path) >= 4 else None
-                    if od is not None and self.try_place(od, 0.1):
-                        self.stem_paths.append(path)
-                        break
-                    continue
-                else:  # a small cluster of seeds
-                    k = int(rng.integers(1, 6))
-                    size = rng.uniform(0.3, 1.0)
-                    placed = 0
-                    for _s in range(k):
-                        q = p + rng.normal(0, 0.8, 2) * size * 1.5
-                        if self.try_place(organs.make_seed(rng, ppc, q * ppc, size * rng.uniform(0.85, 1.15)),
-                                          max_overlap=0.05, keep_frac=0.8):
-                            placed += 1
-                    if placed:
-                        break
-                    continue
-                if self.try_place(od):
-                    break
-
-    def add_tape(self) -> None:
-        rng, ppc = self.rng, self.ppc
-        for path in self.stem_paths:
-            for _ in range(int(rng.integers(0, 4)) if rng.random() < 0.6 else 0):
-                i = int(rng.integers(1, len(path) - 1))
-                d = path[i + 1] - path[i - 1]
-                a = np.arctan2(d[1], d[0]) + np.pi / 2 + rng.normal(0, 0.25)
-                x, y, rgb, alpha = clutter.tape_strip(rng, ppc, path[i] * ppc, a)
-                h, w = alpha.shape
-                H, W = self.labels.shape
-                if x < 0 or y < 0 or x + w > W or y + h > H:
-                    continue
-                if (self.labels[y:y + h, x:x + w][alpha > 0.01] == 255).any():
-                    continue
-                self.blend(x, y, rgb, alpha)
-
     # ----------------------------------------------------------------- finishing
-    def finish(self) -> np.ndarray:
-        rng = self.rng
+    def finish(self, rng: np.random.Generator) -> np.ndarray:
         img = self.img
+        # Most real scans are white-balanced on the paper, which then looks near white: pull the
+        # paper of most sheets towards a white point (the rest keep their cream or tan).
+        wb = np.ones(3)
+        if rng.random() < 0.6:
+            paper = img[::7, ::7][self.labels[::7, ::7] == 0]
+            if len(paper) > 100:
+                v = rng.uniform(234, 248)
+                white = np.array([v, v - rng.uniform(0, 5), v - rng.uniform(1, 12)])
+                wb = np.clip(white / np.maximum(np.median(paper, axis=0), 1), 0.92, 1.3)
         # mild global colour/gamma cast through a LUT (cheap at any size)
         lut = np.empty((256, 1, 3), np.uint8)
         x = np.arange(256) / 255.0
         g0, gain0 = rng.uniform(0.94, 1.06), rng.uniform(0.97, 1.02)
         for c in range(3):
             g = g0 * rng.uniform(0.985, 1.015)
-            gain = gain0 * rng.uniform(0.992, 1.008)
+            gain = gain0 * rng.uniform(0.992, 1.008) * wb[c]
             lut[:, 0, c] = np.clip((x ** g) * gain * 255 + 0.5, 0, 255).astype(np.uint8)
         cv2.LUT(img, lut, dst=img)
         sigma = rng.uniform(0.3, 0.9)
         if rng.random() < 0.8:
             cv2.GaussianBlur(img, (0, 0), sigma, dst=img)
         return img
-
-    def ground_truth(self) -> list[dict]:
-        out = []
-        remap = {}
-        for i, od in enumerate(self.organs):
-            k = i + 1
-            h, w = od.mask.shape
-            sub = self.labels[od.y:od.y + h, od.x:od.x + w]
-            truth = mask_truth((sub == k).astype(np.uint8), od.x, od.y)
-            if truth is None:
-                continue
-            remap[k] = len(out) + 1
-            out.append({"class": od.cls, "class_id": ORGAN_CLASSES.index(od.cls), **truth})
-        # keep the label map consistent with the (possibly re-numbered) organ list
-        if any(k != v for k, v in remap.items()) or len(remap) != len(self.organs):
-            lut = np.zeros(256, np.uint8)
-            lut[255] = 255
-            for k, v in remap.items():
-                lut[k] = v
-            self.labels = lut[self.labels]
-        return out
 
 
 @dataclass
@@ -578,23 +359,24 @@ def generate_sheet_sample(rng: np.random.Generator, px_per_cm_range=(15.0, 250.0
     if rng.random() < 0.35:
         s.add_colour_chart()
     s.add_clutter()
-    target = int(rng.integers(3, MAX_ORGANS + 1))
-    n_plants = int(rng.choice([1, 1, 1, 2, 2, 3])) if rng.random() < 0.9 else 0
-    n_loose = int(rng.integers(0, 5)) if n_plants else target
-    for k in range(n_plants):
-        left = target - n_loose - len(s.organs)
-        s.add_plant(max(2, left // (n_plants - k)))
-    for _ in range(3):
-        if len(s.organs) >= target:
-            break
-        s.add_loose(target - len(s.organs))
-    s.add_tape()
-    image = s.finish()
-    organs_gt = s.ground_truth()
+    # The plant and everything after it draw from their own stream, spawned without advancing the
+    # sheet's: the ruler, charts and labels above and the turn below stay where they were
+    # whatever the plant generator draws (the held-out scale evaluation depends on it).
+    bed = PlantBed(s, rng.spawn(1)[0])
+    if bed.rng.random() < 0.4:  # a packet of seeds, given its place before the plant crowds the sheet
+        seed_packet(bed)
+    kind = add_specimens(bed)
+    if kind == "fragments" and bed.rng.random() < 0.8:
+        seed_packet(bed)
+    if bed.rng.random() < 0.3:
+        loose_seeds(bed)
+    tape(bed)
+    image = s.finish(bed.rng)
+    organs_gt, s.labels = bed.ground_truth()
     gt = {
         "width": int(s.layout.W), "height": int(s.layout.H), "px_per_cm": round(ppc, 6),
         "seed": seed, "paper_bbox": [float(v) for v in s.layout.paper],
-        "organs": organs_gt, "scale": s.scale, "distractors": s.distractors,
+        "organs": organs_gt, "scale": s.scale, "distractors": s.distractors, "specimen": kind,
     }
     image, labels, gt = skew_sample(rng, image, s.labels, gt)
     return SheetSample(image, gt, labels)
