@@ -151,8 +151,15 @@ def cmd_train(args) -> int:
         return train_on_labels(args)
     from .train import TrainPlan, run
 
+    given = {"segment_imgsz": args.imgsz, "batch": args.batch, "device": args.device, "segment_arch": args.arch,
+             "max_side": args.max_side, "mask_ratio": args.mask_ratio, "n_train": args.n_train,
+             "n_val": args.n_val, "data_dir": args.data_dir, "workers": args.workers}
+    if args.epochs is not None:
+        console.print("herbmorph train: --epochs is for --labels; synthetic training is time-boxed (--hours-segment)")
+        return 2
     plan = TrainPlan(hours_segment=args.hours_segment, hours_scale=args.hours_scale,
-                     models_dir=args.models_dir or TrainPlan.models_dir, init_from=args.init_from)
+                     models_dir=args.models_dir or TrainPlan.models_dir, init_from=args.init_from,
+                     **{k: v for k, v in given.items() if v is not None})
     card = run(plan, tasks=tuple(args.tasks))
     console.print_json(json.dumps(card))
     return 0
@@ -207,7 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--models-dir", type=Path, help="where the weights and training.json go (default models/)")
     t.add_argument("--init-from", type=Path, help="fine-tune from DIR/segment.pt and DIR/scale.pt instead of a random init")
     from .labels.cli import add_arguments as add_label_arguments
+    from .labels.cli import add_training_arguments
 
+    add_training_arguments(t)
     add_label_arguments(t)
     t.set_defaults(func=cmd_train)
 

@@ -36,6 +36,10 @@ class TrainPlan:
     epochs: int = 300  # an upper bound; the time box ends training first
     batch: int = 8
     workers: int = 1
+    device: str = "cpu"  # "0" on a GPU node (scripts/train_gpu.sh)
+    segment_arch: str = "yolo11n-seg"
+    # Mask targets at imgsz / mask_ratio: at Ultralytics' default 4, 1–2 px stems vanish from them.
+    mask_ratio: int = 4
     # Continue from DIR/<task>.pt (fine-tune) instead of a random init:
     # how a longer budget is spread over several time-boxed runs.
     init_from: Path | None = None
@@ -57,15 +61,17 @@ def train_one(task: str, data_yaml: Path, plan: TrainPlan, hours: float, imgsz: 
     os.environ.setdefault("YOLO_OFFLINE", "1")
     from ultralytics import YOLO
 
-    arch = "yolo11n-seg.yaml" if task == "segment" else "yolo11n.yaml"
+    arch = (plan.segment_arch.removesuffix(".yaml") + ".yaml") if task == "segment" else "yolo11n.yaml"
     init = Path(plan.init_from) / f"{task}.pt" if plan.init_from else None
     # From the architecture file (random init, nothing downloaded) or from our own earlier weights.
     model = YOLO(str(init) if init else arch)
     project = plan.data_dir / "runs"
     model.train(
         data=str(data_yaml), imgsz=imgsz, epochs=plan.epochs, time=hours, batch=plan.batch,
-        device="cpu", workers=plan.workers, project=str(project), name=task, exist_ok=True,
-        seed=plan.seed, deterministic=True, plots=False, amp=False, pretrained=str(init) if init else False,
+        device=plan.device, workers=plan.workers, project=str(project), name=task, exist_ok=True,
+        seed=plan.seed, deterministic=True, plots=False, amp=plan.device != "cpu",
+        pretrained=str(init) if init else False,
+        **({"mask_ratio": plan.mask_ratio} if task == "segment" else {}),
         patience=1000, verbose=False, cache="ram", warmup_epochs=0.0 if init else 3.0,
         # Sheets are photographed upright-ish; rulers can be vertical or upside down.
         degrees=0.0, fliplr=0.5, flipud=0.0 if task == "segment" else 0.5, mosaic=1.0,

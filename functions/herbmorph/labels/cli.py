@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..train import TrainPlan as TrainPlanDefaults
 from .finetune import LabelPlan
 
 
@@ -15,12 +16,8 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
                         "YOLO-seg folder with data.yaml; writes segment.pt, training.json and MODEL_CARD.md to "
                         "--models-dir (required); starts from --init-from DIR/segment.pt (default models/)")
     g.add_argument("--images", type=Path, metavar="DIR", help="the COCO export's images, when not beside the JSON")
-    g.add_argument("--epochs", type=int, default=LabelPlan.epochs)
+    g.add_argument("--epochs", type=int, help=f"default {LabelPlan.epochs}")
     g.add_argument("--hours", type=float, help="time box for --labels training (ends it before --epochs)")
-    g.add_argument("--imgsz", type=int, default=LabelPlan.imgsz,
-                   help=f"training image size (default {LabelPlan.imgsz}, as HERBMORPH_IMGSZ)")
-    g.add_argument("--batch", type=int, default=LabelPlan.batch)
-    g.add_argument("--device", default=LabelPlan.device, help="'' a GPU when there is one, 'cpu', '0' …")
     g.add_argument("--val-fraction", type=float, default=LabelPlan.val_fraction,
                    help="share of images kept for validation when the labels have no split of their own")
     g.add_argument("--skip-crowd", action="store_true",
@@ -37,7 +34,31 @@ def _misuse(args) -> str | None:
         return "trains the organ model (segment) only"
     if (args.hours_segment, args.hours_scale) != (TrainPlan.hours_segment, TrainPlan.hours_scale):
         return "--hours-segment and --hours-scale are for synthetic training; time-box this one with --hours"
+    synthetic = [f for f in SYNTHETIC_ONLY if getattr(args, f.lstrip("-").replace("-", "_")) is not None]
+    if synthetic:
+        return f"{', '.join(synthetic)}: for synthetic training only"
     return None
+
+
+#: flags of synthetic training (herbmorph/train.py) that a labelled run refuses
+SYNTHETIC_ONLY = ("--arch", "--max-side", "--mask-ratio", "--n-train", "--n-val", "--data-dir", "--workers")
+
+
+def add_training_arguments(t: argparse.ArgumentParser) -> None:
+    """Flags both kinds of training take; unset, each kind uses its own default."""
+    g = t.add_argument_group("training, both kinds")
+    g.add_argument("--imgsz", type=int, help=f"training image size (synthetic: {TrainPlanDefaults.segment_imgsz} "
+                   f"for the organ model; --labels: {LabelPlan.imgsz}, as HERBMORPH_IMGSZ)")
+    g.add_argument("--batch", type=int)
+    g.add_argument("--device", help="'' a GPU when there is one, 'cpu', '0' … (synthetic default cpu)")
+    s = t.add_argument_group("synthetic training (without --labels)")
+    s.add_argument("--arch", help="organ model architecture, e.g. yolo11s-seg (default yolo11n-seg)")
+    s.add_argument("--max-side", type=int, help="training sheets are downscaled to this long side")
+    s.add_argument("--mask-ratio", type=int, help="mask targets at imgsz/N (2 keeps 2-px stems; default 4)")
+    s.add_argument("--n-train", type=int)
+    s.add_argument("--n-val", type=int)
+    s.add_argument("--data-dir", type=Path, help="where the sheets and the YOLO export go (default data/train)")
+    s.add_argument("--workers", type=int, help="data-loader workers")
 
 
 def main(args) -> int:
@@ -49,9 +70,9 @@ def main(args) -> int:
         console.print(f"herbmorph train --labels: {misuse}", markup=False)
         return 2
     init = (Path(args.init_from) / "segment.pt") if args.init_from else LabelPlan.init
-    plan = LabelPlan(labels=args.labels, out=args.models_dir, images=args.images, init=init, epochs=args.epochs,
-                     hours=args.hours, imgsz=args.imgsz, batch=args.batch, device=args.device,
-                     val_fraction=args.val_fraction, skip_crowd=args.skip_crowd)
+    given = {k: getattr(args, k) for k in ("epochs", "imgsz", "batch", "device") if getattr(args, k) is not None}
+    plan = LabelPlan(labels=args.labels, out=args.models_dir, images=args.images, init=init, hours=args.hours,
+                     val_fraction=args.val_fraction, skip_crowd=args.skip_crowd, **given)
 
     def summary(p):
         console.print(f"classes: {json.dumps(p.mapping)}; left out: not organs {p.non_organs}, unknown {p.unknown}",
