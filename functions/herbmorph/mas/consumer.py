@@ -143,7 +143,10 @@ class Consumer:
         self._work.pop(job.job_id, None)
         self._remember_confirmed(job.job_id)
         self.channel.basic_ack(tag)
-        log.info("job %s: %s published and acknowledged", job.job_id, "annotations" if outcome.ok else "failure")
+        if outcome.ok:
+            log.info("job %s: annotations published and acknowledged", job.job_id)
+        else:
+            log.warning("job %s: failure published and acknowledged: %s", job.job_id, outcome.message["errorMessage"])
 
     def _outcome(self, job) -> Outcome:
         future = self._work.get(job.job_id)
