@@ -13,6 +13,9 @@ command -v tesseract >/dev/null || need_apt+=(tesseract-ocr tesseract-ocr-eng)
 # headless browser for the batch report test (Playwright drives the system chromium: its own
 # browser download is not reachable here)
 command -v chromium >/dev/null || need_apt+=(chromium)
+# RabbitMQ for `herbmorph mas` and its tests (they start their own broker on loopback; the
+# package's own service is not used)
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need_apt+=(rabbitmq-server)
 if ((${#need_apt[@]})); then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

@@ -9,8 +9,8 @@ acknowledge a job only after the broker confirmed its outcome.
   redelivery is published again without measuring again.
 * **Bounded prefetch** (``HERBMORPH_MAS_PREFETCH``, default 1).
 * **Heartbeats during long jobs**: the measurement runs in a worker thread while this thread keeps
-  servicing the connection (``connection.sleep``), so a slow sheet is not mistaken for a dead
-  consumer.
+  servicing the connection (``process_data_events``, woken the moment the job is done), so a slow
+  sheet is not mistaken for a dead consumer.
 * **Reconnects**: a broker restart, a dropped connection, or a closed channel ends the current
   connection; the loop reconnects with exponential back-off (1 s … ``reconnect_max_s``).
 * **Malformed messages** (not JSON, no ``jobId``, no ``object``) are rejected without requeue (a
@@ -123,7 +123,7 @@ class Consumer:
                 return
 
     def _on_message(self, method, props, body: bytes) -> None:
-        tag = method.delivery_tag
+        tag, received = method.delivery_tag, time.perf_counter()
         try:
             job = parse_job(body, getattr(props, "content_encoding", None))
         except MalformedJob as exc:
@@ -143,10 +143,12 @@ class Consumer:
         self._work.pop(job.job_id, None)
         self._remember_confirmed(job.job_id)
         self.channel.basic_ack(tag)
+        took = (time.perf_counter() - received) * 1000
         if outcome.ok:
-            log.info("job %s: annotations published and acknowledged", job.job_id)
+            log.info("job %s: annotations published and acknowledged, %.0f ms after delivery", job.job_id, took)
         else:
-            log.warning("job %s: failure published and acknowledged: %s", job.job_id, outcome.message["errorMessage"])
+            log.warning("job %s: failure published and acknowledged, %.0f ms after delivery: %s", job.job_id, took,
+                        outcome.message["errorMessage"])
 
     def _outcome(self, job) -> Outcome:
         future = self._work.get(job.job_id)
@@ -155,8 +157,17 @@ class Consumer:
             self._work[job.job_id] = future
             while len(self._work) > PENDING_MEMORY:  # jobs another pod has answered by now
                 self._work.popitem(last=False)
+        conn = self.connection
+
+        def wake(_future) -> None:  # from the worker thread: end the wait below at once
+            try:
+                conn.add_callback_threadsafe(lambda: None)
+            except Exception:  # noqa: BLE001 — the connection closed meanwhile; the loop below notices
+                pass
+
+        future.add_done_callback(wake)
         while not future.done():
-            self.connection.sleep(POLL_S)  # heartbeats and prefetch keep flowing
+            conn.process_data_events(time_limit=1.0)  # heartbeats and prefetch keep flowing
         try:
             return future.result()
         except Exception as exc:  # noqa: BLE001 — JobRunner.run does not raise; belt and braces
