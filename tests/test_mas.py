@@ -9,6 +9,7 @@ HERBMORPH_URL_ALLOW_LOOPBACK=1, the test-only setting that lets the URL guard fe
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -170,6 +171,33 @@ def test_bad_jobs_end_as_one_failure_or_one_rejection_and_the_consumer_goes_on(b
         assert f"rejected message {message_id}" in log, message_id
     assert "/sheets/missed.jpg" not in server.requests, "localhost was fetched"
     assert len(out.events[good]) == 1 and consumer.proc.poll() is None  # still consuming
+
+
+def test_no_job_is_taken_while_an_answer_exchange_is_missing(broker, server, sheet_run, caplog):
+    """A consumer whose failure exchange does not exist leaves the jobs on the queue (it checks its
+    exchanges before consuming), says why, and retries."""
+    import dataclasses
+    import threading
+
+    from herbmorph.mas.consumer import Consumer
+    from mas_helpers import mas_config
+
+    queue = "mas-herbmorph-misconfigured-queue"
+    declare_queue(broker, queue)
+    publish(broker, queue, [("j-wait", job("j-wait", media(doi("W1"), f"{server.base}/sheets/x.jpg")))])
+    config = dataclasses.replace(mas_config(broker, queue), failed_exchange="no-such-exchange", reconnect_max_s=1)
+    consumer = Consumer(config, None)  # no job may reach a runner
+    thread = threading.Thread(target=consumer.run, daemon=True)
+    with caplog.at_level("ERROR", logger="herbmorph.mas.consumer"):
+        thread.start()
+        deadline = time.monotonic() + 30
+        while "no-such-exchange" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.1)
+        consumer.stopping = True
+        thread.join(30)
+    assert "the broker refused: 404" in caplog.text and "no-such-exchange" in caplog.text
+    assert not thread.is_alive()
+    assert Outcomes(broker, queue).ready_jobs() == 1  # still there for a consumer that can answer
 
 
 def test_sigkill_mid_batch_loses_no_job_and_answers_each_once(broker, server, consumers, sheet_run):

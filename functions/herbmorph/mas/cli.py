@@ -23,12 +23,15 @@ def main(args: argparse.Namespace) -> int:
     from .config import ConfigError, MasConfig
 
     logsafe.setup(getattr(logging, args.log_level))
-    logging.getLogger("pika").setLevel(logging.WARNING)  # its per-connection INFO lines are noise
+    # pika logs every failed connection attempt with a traceback; the consumer's own line says it once
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
     try:
         config = MasConfig.from_env()
     except ConfigError as exc:
         log.error("%s", exc)
         return 2
+    if not config.running_endpoint:
+        log.warning("RUNNING_ENDPOINT is not set: DiSSCo will not be told when a job starts")
     if allow_loopback():
         log.warning("%s=1: image URLs on 127.0.0.0/8 and ::1 are allowed. This is a test setting; "
                     "never set it in a deployment", ALLOW_LOOPBACK_ENV)

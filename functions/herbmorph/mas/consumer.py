@@ -26,7 +26,7 @@ from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pika
-from pika.exceptions import AMQPError, NackError, UnroutableError
+from pika.exceptions import AMQPError, ChannelClosedByBroker, NackError, UnroutableError
 
 from herbmorph.errors import brief
 
@@ -38,6 +38,12 @@ log = logging.getLogger(__name__)
 CONFIRMED_MEMORY = 10_000  # job ids answered by this process, for redeliveries after a lost ack
 PENDING_MEMORY = 64  # computed outcomes not yet confirmed (bounded: bodies can be large)
 POLL_S = 0.25
+
+
+def _why(exc: BaseException) -> str:
+    """pika's connection errors often have no message of their own: name what is inside."""
+    text = str(exc) or "; ".join(map(str, exc.args)) or repr(exc)
+    return f"{type(exc).__name__}: {text}"[:300]
 
 
 class Consumer:
@@ -71,8 +77,10 @@ class Consumer:
                 self._connect()
                 backoff = 1.0
                 self._consume()
+            except ChannelClosedByBroker as exc:  # e.g. 404: an exchange or the queue does not exist
+                log.error("the broker refused: %s %s; retrying in %.0f s", exc.reply_code, exc.reply_text, backoff)
             except AMQPError as exc:
-                log.warning("broker connection lost (%s); reconnecting in %.0f s", brief(exc), backoff)
+                log.warning("broker connection lost (%s); reconnecting in %.0f s", _why(exc), backoff)
             finally:
                 self._close()
             if not self.stopping:
