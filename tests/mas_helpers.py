@@ -113,14 +113,15 @@ def declare_queue(broker, queue: str) -> None:
         declare(conn.channel(), mas_config(broker, queue))
 
 
-def publish(broker, queue: str, bodies: list[tuple[str, bytes]]) -> None:
-    """Publish ``(message id, body)`` pairs as DiSSCo does: to ``mas-exchange``, routed by topic name."""
+def publish(broker, queue: str, bodies: list[tuple]) -> None:
+    """Publish ``(message id, body[, headers])`` as DiSSCo does: to ``mas-exchange``, routed by topic name."""
     with pika.BlockingConnection(broker.connection_parameters()) as conn:
         ch = conn.channel()
         ch.confirm_delivery()
-        for message_id, body in bodies:
+        for message_id, body, *headers in bodies:
             ch.basic_publish(JOB_EXCHANGE, routing_key_of(queue), body, mandatory=True,
-                             properties=pika.BasicProperties(delivery_mode=2, message_id=message_id))
+                             properties=pika.BasicProperties(delivery_mode=2, message_id=message_id,
+                                                             headers=headers[0] if headers else None))
 
 
 class Outcomes:

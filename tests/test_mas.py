@@ -129,7 +129,7 @@ def test_a_rerun_gives_the_same_hash_inputs(sheet_run):
 
 
 def _bad_jobs(server) -> tuple[dict, dict]:
-    """(job id -> (object, the failure must mention)), (message id -> body that must be rejected)."""
+    """(job id -> (object, what the failure must say)), (message id -> body that must be rejected)."""
     s = server.base
     failing = {
         "bad-no-access-uri": ({k: v for k, v in media(doi("B1"), "x").items() if k != "ac:accessURI"}, "ac:accessURI"),
@@ -157,6 +157,10 @@ def test_bad_jobs_end_as_one_failure_or_one_rejection_and_the_consumer_goes_on(b
     failing, rejected = _bad_jobs(server)
     good = "job-after-the-bad-ones"
     messages = [(j, job(j, obj)) for j, (obj, _) in failing.items()] + list(rejected.items())
+    # a job that consumers took 5 times and died on (the count the quorum queue keeps): no sixth try
+    poison = media(doi("P1"), f"{server.base}/sheets/{SAMPLES[1].name}?poison")
+    messages.append(("bad-poison", job("bad-poison", poison), {"x-delivery-count": 5}))
+    failing["bad-poison"] = (poison, "after 5 deliveries")
     publish(broker, QUEUE, messages + [(good, job(good, media(doi("G1"), f"{server.base}/sheets/{SAMPLES[0].name}")))])
     out = Outcomes(broker, QUEUE).wait(list(failing) + [good], rejected=list(rejected))
     for job_id, (_, says) in failing.items():
@@ -170,6 +174,7 @@ def test_bad_jobs_end_as_one_failure_or_one_rejection_and_the_consumer_goes_on(b
     for message_id in rejected:
         assert f"rejected message {message_id}" in log, message_id
     assert "/sheets/missed.jpg" not in server.requests, "localhost was fetched"
+    assert not [p for p in server.requests if "poison" in p] and server.running_calls("bad-poison") == 0
     assert len(out.events[good]) == 1 and consumer.proc.poll() is None  # still consuming
 
 

@@ -23,7 +23,7 @@ def test_config_reads_dissco_environment_with_dissco_defaults():
     c = MasConfig.from_env(ENV)
     assert (c.exchange, c.routing_key) == ("mas-annotation-exchange", "mas-annotation")
     assert (c.failed_exchange, c.failed_routing_key) == ("mas-annotation-failed-exchange", "mas-annotation-failed")
-    assert c.port == 5672 and c.prefetch == 1 and c.running_endpoint == "http://scheduler/mas/job"
+    assert c.port == 5672 and c.prefetch == 1 and c.max_deliveries == 5 and c.running_endpoint == "http://scheduler/mas/job"
     assert "s3cr3t-pw" not in repr(c) and "s3cr3t-pw" not in c.describe()
     other = MasConfig.from_env({**ENV, "RABBITMQ_EXCHANGE": "x", "RABBITMQ_FAILED_ROUTING_KEY": "y",
                                 "HERBMORPH_MAS_PREFETCH": "4", "RABBITMQ_PORT": "5673"})
@@ -32,10 +32,10 @@ def test_config_reads_dissco_environment_with_dissco_defaults():
 
 def test_config_names_every_problem_at_once():
     with pytest.raises(ConfigError) as err:
-        MasConfig.from_env({"HERBMORPH_MAS_PREFETCH": "0", "RABBITMQ_PORT": "http"})
+        MasConfig.from_env({"HERBMORPH_MAS_PREFETCH": "0", "RABBITMQ_PORT": "http", "HERBMORPH_MAS_MAX_DELIVERIES": "1"})
     text = str(err.value)
     assert all(f"{name} is not set" in text for name in REQUIRED)
-    assert "HERBMORPH_MAS_PREFETCH" in text and "RABBITMQ_PORT" in text
+    assert all(name in text for name in ("HERBMORPH_MAS_PREFETCH", "RABBITMQ_PORT", "HERBMORPH_MAS_MAX_DELIVERIES"))
 
 
 @pytest.mark.parametrize("body, says", [

@@ -10,7 +10,9 @@ Optional: ``RABBITMQ_PORT`` (5672), ``RABBITMQ_VHOST`` (``/``), ``RABBITMQ_EXCHA
 ``RABBITMQ_FAILED_EXCHANGE`` (``mas-annotation-failed-exchange``) and
 ``RABBITMQ_FAILED_ROUTING_KEY`` (``mas-annotation-failed``) for failures,
 ``HERBMORPH_MAS_PREFETCH`` (1: jobs are seconds of CPU each, so a pod holds one and the queue
-stays visible to KEDA and to the other pods), ``HERBMORPH_MAS_HEARTBEAT`` (60 s).
+stays visible to KEDA and to the other pods), ``HERBMORPH_MAS_HEARTBEAT`` (60 s),
+``HERBMORPH_MAS_MAX_DELIVERIES`` (5: a job delivered that often without an answer, because the
+consumers holding it died, gets a failure instead of another crash).
 The image fetch uses ``HERBMORPH_URL_TIMEOUT`` and ``HERBMORPH_MAX_BYTES`` like every adapter.
 
 The password never appears in a repr or a log line.
@@ -46,6 +48,7 @@ class MasConfig:
     failed_routing_key: str = "mas-annotation-failed"
     prefetch: int = 1
     heartbeat: int = 60
+    max_deliveries: int = 5
     running_timeout: float = 10.0
     reconnect_max_s: float = 30.0
 
@@ -58,7 +61,8 @@ class MasConfig:
         numbers = {}
         for name, default, low, high in (("RABBITMQ_PORT", "5672", 1, 65535),
                                          ("HERBMORPH_MAS_PREFETCH", "1", 1, MAX_PREFETCH),
-                                         ("HERBMORPH_MAS_HEARTBEAT", "60", 0, 3600)):
+                                         ("HERBMORPH_MAS_HEARTBEAT", "60", 0, 3600),
+                                         ("HERBMORPH_MAS_MAX_DELIVERIES", "5", 2, 1000)):
             raw = get(name, default)
             if raw.isdigit() and low <= int(raw) <= high:
                 numbers[name] = int(raw)
@@ -77,6 +81,7 @@ class MasConfig:
             failed_exchange=get("RABBITMQ_FAILED_EXCHANGE", cls.failed_exchange),
             failed_routing_key=get("RABBITMQ_FAILED_ROUTING_KEY", cls.failed_routing_key),
             prefetch=numbers["HERBMORPH_MAS_PREFETCH"], heartbeat=numbers["HERBMORPH_MAS_HEARTBEAT"],
+            max_deliveries=numbers["HERBMORPH_MAS_MAX_DELIVERIES"],
         )
 
     def connection_parameters(self):

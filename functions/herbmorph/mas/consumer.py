@@ -13,6 +13,10 @@ acknowledge a job only after the broker confirmed its outcome.
   sheet is not mistaken for a dead consumer.
 * **Reconnects**: a broker restart, a dropped connection, or a closed channel ends the current
   connection; the loop reconnects with exponential back-off (1 s … ``reconnect_max_s``).
+* **Poison jobs**: a quorum queue counts a message's earlier deliveries (``x-delivery-count``,
+  ``x-acquired-count``). A job delivered ``HERBMORPH_MAS_MAX_DELIVERIES`` times without an answer
+  (each consumer holding it died: out of memory on a huge image, a crash) gets a failure instead of
+  killing one more pod.
 * **Malformed messages** (not JSON, no ``jobId``, no ``object``) are rejected without requeue (a
   dead-letter exchange on the queue keeps them, if the operator set one) and logged.
 * **SIGTERM/SIGINT** finish the job in hand, publish and acknowledge it, then stop.
@@ -38,6 +42,12 @@ log = logging.getLogger(__name__)
 CONFIRMED_MEMORY = 10_000  # job ids answered by this process, for redeliveries after a lost ack
 PENDING_MEMORY = 64  # computed outcomes not yet confirmed (bounded: bodies can be large)
 POLL_S = 0.25
+
+
+def _earlier_deliveries(props) -> int:
+    headers = getattr(props, "headers", None) or {}
+    counts = [headers.get(k) for k in ("x-delivery-count", "x-acquired-count")]
+    return max([c for c in counts if isinstance(c, int) and not isinstance(c, bool)] or [0])
 
 
 def _why(exc: BaseException) -> str:
@@ -142,9 +152,18 @@ class Consumer:
             log.info("job %s: redelivered after its outcome was confirmed; acknowledging only", job.job_id)
             self.channel.basic_ack(tag)
             return
+        earlier = _earlier_deliveries(props)
+        if earlier >= self.config.max_deliveries and job.job_id not in self._work:
+            log.error("job %s: delivered %d times before without an answer; failing it", job.job_id, earlier)
+            self._finish(tag, received, job, Outcome.failure(job.job_id, (
+                f"herbmorph gave up on this image after {earlier} deliveries: each consumer that took it "
+                "stopped before answering (out of memory or a crash); it is not retried")))
+            return
         if job.batching_requested:
             log.info("job %s: batching requested; herbmorph annotates one image per job", job.job_id)
-        outcome = self._outcome(job)
+        self._finish(tag, received, job, self._outcome(job))
+
+    def _finish(self, tag, received: float, job, outcome: Outcome) -> None:
         if not self._publish(outcome):
             self.channel.basic_nack(tag, requeue=True)  # kept in _work: republished, not remeasured
             return
