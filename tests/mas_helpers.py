@@ -54,7 +54,8 @@ class ImageServer(http.server.ThreadingHTTPServer):
                     outer.requests.append(path)
                 parts = path.strip("/").split("/")
                 if parts[0] == "running" and parts[-1] == "running":
-                    job = "/".join(parts[1:-1])[len(MAS_ID) + 1:] if "/".join(parts[1:-1]).startswith(MAS_ID + "/") else None
+                    middle = "/".join(parts[1:-1])  # <MAS_ID>/<jobId>, both may hold slashes
+                    job = middle[len(MAS_ID) + 1:] if middle.startswith(MAS_ID + "/") else None
                     with outer._lock:
                         outer.running.append((job, time.monotonic()))
                     return self._send(200 if job else 404, b"{}", "application/json")

@@ -36,7 +36,14 @@ def main(args: argparse.Namespace) -> int:
         log.warning("%s=1: image URLs on 127.0.0.0/8 and ::1 are allowed. This is a test setting; "
                     "never set it in a deployment", ALLOW_LOOPBACK_ENV)
     if args.declare_topology:
-        declare_topology(config)
+        from pika.exceptions import AMQPError
+
+        try:
+            declare_topology(config)
+        except AMQPError as exc:
+            log.error("cannot declare the topology on %s:%s: %s", config.host, config.port,
+                      str(exc) or type(exc).__name__)
+            return 1
 
     from herbmorph.pipeline import Pipeline
 

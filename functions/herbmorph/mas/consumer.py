@@ -28,6 +28,7 @@ import signal
 import time
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Optional
 
 import pika
 from pika.exceptions import AMQPError, ChannelClosedByBroker, NackError, UnroutableError
@@ -57,7 +58,8 @@ def _why(exc: BaseException) -> str:
 
 
 class Consumer:
-    def __init__(self, config: MasConfig, runner: JobRunner):
+    def __init__(self, config: MasConfig, runner: Optional[JobRunner]):
+        """``runner`` may be set after the signal handlers are installed (models load meanwhile)."""
         self.config = config
         self.runner = runner
         self.stopping = False
