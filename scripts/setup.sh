@@ -17,6 +17,9 @@ command -v chromium >/dev/null || need_apt+=(chromium)
 # python:3.11-slim-bookworm base): tests/test_images_build.py builds the area image with them
 command -v buildah >/dev/null || need_apt+=(buildah)
 command -v debootstrap >/dev/null || need_apt+=(debootstrap)
+# RabbitMQ for `herbmorph mas` and its tests (they start their own broker on loopback; the
+# package's own service is not used)
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need_apt+=(rabbitmq-server)
 if ((${#need_apt[@]})); then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

@@ -18,7 +18,12 @@ from herbmorph.area import build_document  # noqa: E402
 from herbmorph.area.opends import (  # noqa: E402
     MEDIA_FDO_TYPE,
     ROI_VOCABULARY,
+    WHOLE_IMAGE,
+    MediaTarget,
     annotation_event,
+    default_creator,
+    hash_inputs,
+    mas_agent,
     roi_fractions,
     to_annotations,
     validate_annotations,
@@ -28,6 +33,8 @@ from herbmorph.results import ImageInfo, ModelInfo, Organ, ScaleResult, SegmentR
 
 SCHEMA_DIR = REPO.parent / "shared" / "reference" / "opends-0.4"
 needs_schemas = pytest.mark.skipif(not SCHEMA_DIR.is_dir(), reason=f"{SCHEMA_DIR} not present")
+SHA = "d" * 64
+DEFAULT_TARGET = f"urn:herbmorph:image:sha256:{SHA}"
 
 CREATED = "2024-06-27T12:00:00.000Z"
 SEG_MODEL = ModelInfo(name="seg", sha256="a" * 64)
@@ -41,7 +48,7 @@ def organ(i, cls, bbox, conf=0.9, poly=None):
 
 def doc_with(organs, scale, width=4000, height=6000):
     seg = SegmentResult(organs=organs, model=SEG_MODEL, imgsz=1024, conf=0.5)
-    return build_document(ImageInfo(uri="s3://herbarium/sheets/B100.jpg", sha256="d" * 64, width=width, height=height),
+    return build_document(ImageInfo(uri="s3://herbarium/sheets/B100.jpg", sha256=SHA, width=width, height=height),
                           seg, scale, {})
 
 
@@ -64,7 +71,7 @@ def no_network(monkeypatch):
 def test_organ_annotations_validate(scale):
     doc = doc_with(ORGANS, scale)
     anns = to_annotations(doc, created=CREATED)
-    assert len(anns) == 2
+    assert len(anns) == 2 + (scale.bbox is not None)  # one per organ, one for a located ruler
     validate_annotations(anns, SCHEMA_DIR)
     validate_event(annotation_event(doc, "https://hdl.handle.net/20.5000.1025/JOB-123-456", created=CREATED), SCHEMA_DIR)
     for a, o in zip(anns, ORGANS):
@@ -72,9 +79,13 @@ def test_organ_annotations_validate(scale):
         assert a["oa:motivation"] == "ods:adding"
         assert a["dcterms:created"] == CREATED
         cr = a["dcterms:creator"]
-        assert cr["@type"] == "schema:SoftwareApplication" and herbmorph.__version__ in cr["schema:name"]
+        # stable across releases (DiSSCo hashes the creator's @id); the release is in the body
+        assert cr == default_creator() and cr["@id"] == "urn:herbmorph"
+        assert herbmorph.__version__ not in json.dumps(cr)
+        assert a["oa:hasBody"]["dcterms:references"].startswith(f"herbmorph {herbmorph.__version__}")
         t = a["oa:hasTarget"]
-        assert t["@id"] == t["dcterms:identifier"] == "s3://herbarium/sheets/B100.jpg"
+        # no DOI known: the image's content hash, never the storage URI
+        assert t["@id"] == t["dcterms:identifier"] == DEFAULT_TARGET
         assert t["@type"] == "ods:DigitalMedia" and t["ods:fdoType"] == MEDIA_FDO_TYPE
         sel = t["oa:hasSelector"]
         assert sel["@type"] == "oa:FragmentSelector" and sel["dcterms:conformsTo"] == ROI_VOCABULARY
@@ -92,6 +103,12 @@ def test_organ_annotations_validate(scale):
             assert value["one_cm_in_pixel"] is None and value["areaInCm2"] is None
     roi = anns[0]["oa:hasTarget"]["oa:hasSelector"]["ac:hasROI"]
     assert roi == {"ac:xFrac": 0.1, "ac:yFrac": 0.1, "ac:widthFrac": 0.25, "ac:heightFrac": 2000 / 6000}
+    if scale.bbox is not None:
+        ruler = anns[-1]
+        assert ruler["oa:motivation"] == "ods:adding"
+        assert ruler["oa:hasTarget"]["oa:hasSelector"]["ac:hasROI"] == roi_fractions(scale.bbox, 4000, 6000)
+        value = json.loads(ruler["oa:hasBody"]["oa:value"][0])
+        assert value["class"] == "scale" and value["one_cm_in_pixel"] == 137.9 and value["method"] == scale.method
 
 
 @needs_schemas
@@ -99,9 +116,11 @@ def test_organ_annotations_validate(scale):
 def test_no_organs_gives_one_commenting_annotation(scale):
     doc = doc_with([], scale)
     anns = to_annotations(doc, created=CREATED)
-    assert len(anns) == 1
-    a = anns[0]
+    assert len(anns) == 1 + (scale.bbox is not None)
+    a = anns[-1]
     assert a["oa:motivation"] == "oa:commenting"
+    # a selector even here: DiSSCo hashes it; the whole image
+    assert a["oa:hasTarget"]["oa:hasSelector"]["ac:hasROI"] == WHOLE_IMAGE
     assert "no plant organs found" in a["oa:hasBody"]["oa:value"][0].lower()
     detail = json.loads(a["oa:hasBody"]["oa:value"][1])
     assert detail["organCount"] == 0 and detail["scaleStatus"] == scale.status
@@ -125,7 +144,8 @@ def test_duplicate_rois_do_not_collide():
     second = anns[1]["oa:hasTarget"]["oa:hasSelector"]["ac:hasROI"]
     assert first["ac:xFrac"] == second["ac:xFrac"] and abs(first["ac:widthFrac"] - second["ac:widthFrac"]) < 1e-8
     # each still names its own organ in the body
-    assert [json.loads(a["oa:hasBody"]["oa:value"][0])["organId"] for a in anns] == list(range(7))
+    assert [json.loads(a["oa:hasBody"]["oa:value"][0])["organId"] for a in anns[:7]] == list(range(7))
+    assert json.loads(anns[7]["oa:hasBody"]["oa:value"][0])["class"] == "scale"
 
 
 @needs_schemas
@@ -162,3 +182,73 @@ def test_roi_is_clamped_and_overrides_apply():
     assert to_annotations(doc_with(ORGANS, OK), created=CREATED) == to_annotations(doc_with(ORGANS, OK), created=CREATED)
     # default created is an ISO UTC timestamp
     assert to_annotations(doc_with(ORGANS, OK))[0]["dcterms:created"].endswith("Z")
+
+
+MEDIA = {"@id": "https://doi.org/10.3535/AB1-CD2-EF3", "@type": "ods:DigitalMedia",
+         "dcterms:identifier": "https://doi.org/10.3535/AB1-CD2-EF3",
+         "ods:fdoType": "https://doi.org/21.T11148/bbad8c4e101e8af01115",
+         "ac:accessURI": "https://example.org/B100.jpg"}
+
+
+@needs_schemas
+@pytest.mark.parametrize("organs", [ORGANS, []], ids=["organs", "no-organs"])
+def test_mas_annotations_target_the_doi_with_the_mas_agent(organs):
+    agent = mas_agent("20.5000.1025/MAS-HRB-001", "herbmorph plant organ areas")
+    doc = doc_with(organs, OK)
+    anns = to_annotations(doc, target=MediaTarget.from_media_object(MEDIA), creator=agent, created=CREATED)
+    validate_event({"jobId": "20.5000.1025/JOB-ABC-DEF", "annotations": anns}, SCHEMA_DIR)
+    for a in anns:
+        t = a["oa:hasTarget"]
+        assert t["@id"] == t["dcterms:identifier"] == MEDIA["@id"] and t["ods:fdoType"] == MEDIA["ods:fdoType"]
+        assert t["@type"] == "ods:DigitalMedia" and t["oa:hasSelector"]["@type"] == "oa:FragmentSelector"
+        cr = a["dcterms:creator"]
+        assert cr["@id"] == cr["schema:identifier"] == "https://hdl.handle.net/20.5000.1025/MAS-HRB-001"
+        assert cr["schema:name"] == "herbmorph plant organ areas"
+        assert cr["ods:hasRoles"] == [{"@type": "schema:Role", "schema:roleName": "machine-annotation-service"}]
+        assert cr["ods:hasIdentifiers"][0]["dcterms:type"] == "Handle"
+    # a full handle URL as MAS_ID gives the same agent
+    assert mas_agent("https://hdl.handle.net/20.5000.1025/MAS-HRB-001", "herbmorph plant organ areas") == agent
+
+
+def test_hash_inputs_are_the_same_on_a_rerun():
+    """DiSSCo recognises an annotation by target + selector + creator @id + motivation: a rerun of
+    the same sheet (another time, another job) must give the same inputs, so it updates."""
+    agent = mas_agent("20.5000.1025/MAS-HRB-001", "herbmorph")
+    target = MediaTarget.from_media_object(MEDIA)
+    first = to_annotations(doc_with(ORGANS, OK), target=target, creator=agent, created=CREATED)
+    again = to_annotations(doc_with(ORGANS, OK), target=target, creator=agent)
+    assert [hash_inputs(a) for a in first] == [hash_inputs(a) for a in again]
+    assert len({hash_inputs(a) for a in first}) == len(first)
+    # the creator's name may change (a renamed MAS) without changing the hash
+    renamed = to_annotations(doc_with(ORGANS, OK), target=target, creator=mas_agent("20.5000.1025/MAS-HRB-001", "x"))
+    assert [hash_inputs(a) for a in renamed] == [hash_inputs(a) for a in first]
+
+
+def test_media_target_refuses_objects_it_cannot_target():
+    with pytest.raises(ValueError, match="no @id"):
+        MediaTarget.from_media_object({"ac:accessURI": "https://example.org/x.jpg"})
+    with pytest.raises(ValueError, match="not 'ods:DigitalSpecimen'"):
+        MediaTarget.from_media_object({**MEDIA, "@type": "ods:DigitalSpecimen"})
+    only_identifier = {k: v for k, v in MEDIA.items() if k not in ("@id", "ods:fdoType")}
+    assert MediaTarget.from_media_object(only_identifier) == MediaTarget(MEDIA["@id"])
+
+
+def test_default_target_is_a_content_hash_not_a_location():
+    doc = doc_with(ORGANS, OK)
+    assert to_annotations(doc, created=CREATED)[0]["oa:hasTarget"]["@id"] == DEFAULT_TARGET
+    no_sha = doc.model_copy(update={"image": doc.image.model_copy(update={"sha256": None})})
+    tid = to_annotations(no_sha, created=CREATED)[0]["oa:hasTarget"]["@id"]
+    assert tid.startswith("urn:herbmorph:image-uri:sha256:") and "B100" not in tid
+
+
+@needs_schemas
+def test_validate_requires_a_selector_and_a_creator_id():
+    ann = to_annotations(doc_with([], NULL), created=CREATED)[0]
+    bare = json.loads(json.dumps(ann))
+    del bare["oa:hasTarget"]["oa:hasSelector"]  # the schema allows it; DiSSCo's hasher does not
+    with pytest.raises(ValueError, match="oa:hasSelector"):
+        validate_annotations([bare], SCHEMA_DIR)
+    anon = json.loads(json.dumps(ann))
+    del anon["dcterms:creator"]["@id"]
+    with pytest.raises(ValueError, match="creator"):
+        validate_annotations([anon], SCHEMA_DIR)

@@ -184,6 +184,12 @@ def cmd_batch(args) -> int:
     return main(args)
 
 
+def cmd_mas(args) -> int:
+    from .mas.cli import main
+
+    return main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .train import TrainPlan  # light: no torch until training actually runs
 
@@ -231,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_batch_arguments(b)
     b.set_defaults(func=cmd_batch)
+
+    q = sub.add_parser("mas", help="run as a DiSSCo machine annotation service: RabbitMQ jobs in, openDS annotations out")
+    from .mas.cli import add_arguments as add_mas_arguments
+
+    add_mas_arguments(q)
+    q.set_defaults(func=cmd_mas)
 
     s = sub.add_parser("synth", help="generate a labelled synthetic set")
     s.add_argument("out")

@@ -1,21 +1,37 @@
 """openDS 0.4 annotations (DiSSCo Machine Annotation Services) from a result document.
 
-One ``ods:adding`` annotation per organ, targeting the digital media with an ``oa:FragmentSelector``
-region of interest (the organ's bounding box as fractions of the image). The openDS schema has no
-polygon or pixel form, so the polygon, pixel box, pixel area, px/cm and cm² travel inside the
-``oa:value`` JSON string, with the same keys the DiSSCo plant-organ segmentation MAS uses
-(``class, score, boundingBox, polygon, areaInPixel, one_cm_in_pixel, areaInCm2``) plus
-``scaleStatus``/``scaleReason`` so a null scale is explicit.
+What DiSSCo's annotation processing needs, and how each annotation meets it:
 
-An image without organs yields a single ``oa:commenting`` annotation saying so (with the scale
-information), never an empty list: silence cannot be told apart from a lost job.
+* **Target** = the digital media object: ``@id`` and ``dcterms:identifier`` are its DOI (from the
+  MAS job's ``object``), ``@type``/``ods:fdoType`` its types. Outside a DiSSCo job (the file export
+  ``<stem>.opends.json`` of the other adapters) no DOI is known; the target is then
+  ``urn:herbmorph:image:sha256:<hex>``, the image's content hash (:func:`default_target_id`), never
+  a storage URI or a file name. A forwarder replaces it with the media object's DOI.
+* **A selector on every annotation**: DiSSCo hashes target + selector + creator ``@id`` +
+  motivation to recognise an annotation it already has (a rerun updates instead of duplicating),
+  and it cannot hash an annotation without a selector. Each annotation has an
+  ``oa:FragmentSelector`` region of interest (``ac:hasROI``, fractions of the image size):
+  - one ``ods:adding`` annotation per organ, its bounding box;
+  - one ``ods:adding`` annotation for the scale when the ruler was located, the ruler's box;
+  - one ``oa:commenting`` annotation "no plant organs found" (with the scale) for an image
+    without organs, on the whole image (0, 0, 1, 1): silence cannot be told from a lost job.
+* **Creator** = the MAS agent: ``https://hdl.handle.net/<MAS_ID>`` with ``MAS_NAME``
+  (:func:`mas_agent`). It is part of the hash, so it carries no version: the release that made an
+  annotation is in the body's ``dcterms:references``. Without a MAS id the creator is the
+  stable software agent ``urn:herbmorph`` (:func:`default_creator`).
+* **Body**: ``oa:value`` holds one JSON string with the keys DiSSCo's plant-organ segmentation
+  MAS uses (``class, score, boundingBox, polygon, areaInPixel, one_cm_in_pixel, areaInCm2``) plus
+  ``scaleStatus``/``scaleReason`` (so a null cm² says why) and ``organId``; ``ods:score`` is the
+  confidence.
 
 Only the standard library and ``jsonschema``/``referencing`` are used; never torch.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -30,6 +46,10 @@ MEDIA_FDO_TYPE = "https://doi.org/21.T11148/bbad8c4e101e8af01115"
 MEDIA_TYPE = "ods:DigitalMedia"
 ROI_VOCABULARY = "https://ac.tdwg.org/termlist/#711-region-of-interest-vocabulary"
 SOFTWARE_NAME = "herbmorph"
+SOFTWARE_ID = "urn:herbmorph"
+HANDLE_URL = "https://hdl.handle.net/"
+MAS_ROLE = "machine-annotation-service"
+WHOLE_IMAGE = {"ac:xFrac": 0.0, "ac:yFrac": 0.0, "ac:widthFrac": 1.0, "ac:heightFrac": 1.0}
 
 # Exact ROI ties are separated by this many fraction units per duplicate (see _dedupe_roi).
 ROI_NUDGE = 1e-9
@@ -38,20 +58,76 @@ REQUEST_SCHEMA = "annotation-processing-request.json"
 EVENT_SCHEMA = "annotation-processing-event.json"
 
 
-def default_creator(mas_id: Optional[str] = None) -> dict:
-    """herbmorph as a ``schema:SoftwareApplication`` agent.
+@dataclass(frozen=True)
+class MediaTarget:
+    """What an annotation targets: the digital media object's PID and its types."""
 
-    ``mas_id`` is the handle DiSSCo gave the registered MAS, when there is one; otherwise the
-    software's versioned URN ``urn:herbmorph:<version>``. The version is in ``schema:identifier`` and ``schema:name``
-    (agent.json allows no version field), so annotations from different releases never merge.
+    id: str
+    type: str = MEDIA_TYPE
+    fdo_type: str = MEDIA_FDO_TYPE
+
+    @classmethod
+    def from_media_object(cls, obj: dict) -> "MediaTarget":
+        """The target of a MAS job's ``object`` (openDS digital media). Raises ValueError (a
+        message a curator can read) when the object names no PID or is not digital media."""
+        pid = obj.get("@id") or obj.get("dcterms:identifier")
+        if not isinstance(pid, str) or not pid.strip():
+            raise ValueError("the job's object has no @id or dcterms:identifier (the digital media DOI)")
+        kind = obj.get("@type", MEDIA_TYPE)
+        if kind != MEDIA_TYPE:
+            raise ValueError(f"herbmorph annotates digital media objects ({MEDIA_TYPE}), not {str(kind)[:80]!r}")
+        fdo = obj.get("ods:fdoType") or MEDIA_FDO_TYPE
+        if not isinstance(fdo, str):
+            raise ValueError("the job's object has an ods:fdoType that is not text")
+        return cls(id=pid.strip(), type=MEDIA_TYPE, fdo_type=fdo)
+
+
+def default_target_id(doc: ResultDocument) -> str:
+    """The documented target when no DOI is known: the image's content hash as a URN (the hash of
+    its URI when the content hash is missing). Stable across runs, releases and storage moves."""
+    if doc.image.sha256:
+        return f"urn:herbmorph:image:sha256:{doc.image.sha256}"
+    return f"urn:herbmorph:image-uri:sha256:{hashlib.sha256(doc.image.uri.encode('utf-8')).hexdigest()}"
+
+
+def mas_agent(mas_id: str, mas_name: str) -> dict:
+    """The MAS as DiSSCo's agent: ``https://hdl.handle.net/<MAS_ID>``, named ``MAS_NAME``.
+
+    ``mas_id`` is the handle DiSSCo registered the service under (``20.5000.1025/ABC-DEF-GHI``;
+    a full ``https://hdl.handle.net/…`` URL is accepted too). Nothing in it depends on the release.
     """
-    version = herbmorph.__version__
-    software_id = f"urn:{SOFTWARE_NAME}:{version}"
+    mas_id = mas_id.strip()
+    handle = mas_id if mas_id.startswith(HANDLE_URL) else HANDLE_URL + mas_id.lstrip("/")
     return {
-        "@id": mas_id or software_id,
+        "@id": handle,
         "@type": "schema:SoftwareApplication",
-        "schema:identifier": mas_id or software_id,
-        "schema:name": f"{SOFTWARE_NAME} {version}",
+        "schema:identifier": handle,
+        "schema:name": mas_name,
+        "ods:hasRoles": [{"@type": "schema:Role", "schema:roleName": MAS_ROLE}],
+        "ods:hasIdentifiers": [{
+            "@id": handle,
+            "@type": "ods:Identifier",
+            "dcterms:title": "Handle",
+            "dcterms:type": "Handle",
+            "dcterms:identifier": handle,
+            "ods:isPartOfLabel": False,
+            "ods:gupriLevel": "GloballyUniqueStablePersistentResolvableFDOCompliant",
+            "ods:identifierStatus": "Preferred",
+        }],
+    }
+
+
+def default_creator(mas_id: Optional[str] = None, mas_name: Optional[str] = None) -> dict:
+    """:func:`mas_agent` when a MAS id is given, else herbmorph as the stable software agent
+    ``urn:herbmorph`` (no version: the creator is part of DiSSCo's de-duplication hash)."""
+    if mas_id:
+        return mas_agent(mas_id, mas_name or SOFTWARE_NAME)
+    return {
+        "@id": SOFTWARE_ID,
+        "@type": "schema:SoftwareApplication",
+        "schema:identifier": SOFTWARE_ID,
+        "schema:name": SOFTWARE_NAME,
+        "ods:hasRoles": [{"@type": "schema:Role", "schema:roleName": MAS_ROLE}],
     }
 
 
@@ -162,92 +238,88 @@ def _organ_value(organ: Organ, doc: ResultDocument) -> str:
     )
 
 
-def _target(target_id: str, selector: Optional[dict]) -> dict:
-    t = {
-        "@id": target_id,
-        "@type": MEDIA_TYPE,
-        "dcterms:identifier": target_id,
-        "ods:fdoType": MEDIA_FDO_TYPE,
+def _scale_value(doc: ResultDocument) -> str:
+    s = doc.scale
+    return _dumps(
+        {
+            "class": "scale",
+            "score": _finite(s.detection_conf),
+            "boundingBox": [float(v) for v in s.bbox] if s.bbox else None,
+            **_scale_fields(doc),
+            "method": s.method,
+        }
+    )
+
+
+def _selector(roi: dict[str, float]) -> dict:
+    return {"@type": "oa:FragmentSelector", "dcterms:conformsTo": ROI_VOCABULARY, "ac:hasROI": roi}
+
+
+def _annotation(target: MediaTarget, roi: dict, motivation: str, values: list[str], refs: str,
+                score: Optional[float], agent: dict, when: str) -> dict:
+    body: dict[str, Any] = {"@type": "oa:TextualBody", "oa:value": values, "dcterms:references": refs}
+    if score is not None and math.isfinite(score):
+        body["ods:score"] = _clamp01(float(score))
+    return {
+        "@type": "ods:Annotation",
+        "oa:motivation": motivation,
+        "oa:hasTarget": {
+            "@id": target.id,
+            "@type": target.type,
+            "dcterms:identifier": target.id,
+            "ods:fdoType": target.fdo_type,
+            "oa:hasSelector": _selector(roi),
+        },
+        "oa:hasBody": body,
+        "dcterms:creator": agent,
+        "dcterms:created": when,
     }
-    if selector is not None:
-        t["oa:hasSelector"] = selector
-    return t
+
+
+def _no_organs_values(doc: ResultDocument) -> list[str]:
+    scale = _scale_fields(doc)
+    if scale["one_cm_in_pixel"] is not None:
+        scale_text = f"scale {scale['one_cm_in_pixel']:.4g} px/cm"
+    else:
+        scale_text = f"scale null ({doc.scale.reason or 'no reason given'})"
+    detail = {"message": "no plant organs found", "organCount": 0, **scale, "scaleBoundingBox": doc.scale.bbox}
+    return [f"No plant organs found; {scale_text}.", _dumps(detail)]
 
 
 def to_annotations(
     doc: ResultDocument,
     *,
+    target: MediaTarget | None = None,
     target_id: str | None = None,
     creator: dict | None = None,
     created: str | None = None,
 ) -> list[dict]:
     """openDS 0.4 annotations for ``doc`` (each valid against annotation-processing-request.json).
 
-    ``target_id`` is the digital media's PID (DiSSCo handle/DOI); it defaults to ``doc.image.uri``.
-    ``created`` fixes ``dcterms:created`` (deterministic outputs); default: now, in UTC.
-    Organs are emitted in id order. Raises ValueError when the image size is unknown and there
-    are organs (a region of interest needs it).
+    ``target`` is the digital media object (a MAS job's); else ``target_id`` names it with the
+    default media types; else :func:`default_target_id`. ``creator`` defaults to
+    :func:`default_creator`. ``created`` fixes ``dcterms:created`` (deterministic outputs);
+    default: now, in UTC. Organs come in id order, then the scale, then "no organs found".
+    Raises ValueError when the image size is unknown and a region needs it.
     """
-    tid = target_id or doc.image.uri
+    tgt = target or MediaTarget(target_id or default_target_id(doc))
     agent = creator or default_creator()
     when = created or now_iso()
     refs = _references(doc)
-
-    if not doc.organs:
-        scale = _scale_fields(doc)
-        if scale["one_cm_in_pixel"] is not None:
-            scale_text = f"scale {scale['one_cm_in_pixel']:.4g} px/cm"
-        else:
-            scale_text = f"scale null ({doc.scale.reason or 'no reason given'})"
-        detail = {
-            "message": "no plant organs found",
-            "organCount": 0,
-            **scale,
-            "scaleBoundingBox": doc.scale.bbox,
-        }
-        return [
-            {
-                "@type": "ods:Annotation",
-                "oa:motivation": "oa:commenting",
-                "oa:motivatedBy": "herbmorph found no plant organs on this image",
-                "oa:hasTarget": _target(tid, None),
-                "oa:hasBody": {
-                    "@type": "oa:TextualBody",
-                    "oa:value": [f"No plant organs found; {scale_text}.", _dumps(detail)],
-                    "dcterms:references": refs,
-                },
-                "dcterms:creator": agent,
-                "dcterms:created": when,
-            }
-        ]
-
     width, height = doc.image.width, doc.image.height
     seen: set = set()
     out: list[dict] = []
     for organ in sorted(doc.organs, key=lambda o: o.id):
         roi = _dedupe_roi(roi_fractions(organ.bbox, width, height), seen)
-        selector = {
-            "@type": "oa:FragmentSelector",
-            "dcterms:conformsTo": ROI_VOCABULARY,
-            "ac:hasROI": roi,
-        }
-        body = {
-            "@type": "oa:TextualBody",
-            "oa:value": [_organ_value(organ, doc)],
-            "dcterms:references": refs,
-        }
-        if organ.confidence is not None and math.isfinite(organ.confidence):
-            body["ods:score"] = _clamp01(float(organ.confidence))
-        out.append(
-            {
-                "@type": "ods:Annotation",
-                "oa:motivation": "ods:adding",
-                "oa:hasTarget": _target(tid, selector),
-                "oa:hasBody": body,
-                "dcterms:creator": agent,
-                "dcterms:created": when,
-            }
-        )
+        out.append(_annotation(tgt, roi, "ods:adding", [_organ_value(organ, doc)], refs, organ.confidence, agent, when))
+    if doc.scale.bbox:
+        roi = _dedupe_roi(roi_fractions(doc.scale.bbox, width, height), seen)
+        out.append(_annotation(tgt, roi, "ods:adding", [_scale_value(doc)], refs, doc.scale.detection_conf, agent, when))
+    if not doc.organs:
+        ann = _annotation(tgt, _dedupe_roi(dict(WHOLE_IMAGE), seen), "oa:commenting", _no_organs_values(doc), refs,
+                          None, agent, when)
+        ann["oa:motivatedBy"] = "herbmorph found no plant organs on this image"
+        out.append(ann)
     return out
 
 
@@ -259,103 +331,28 @@ def annotation_event(doc: ResultDocument, job_id: str, **kw) -> dict:
     return {"jobId": str(job_id), "annotations": to_annotations(doc, **kw)}
 
 
+def hash_inputs(annotation: dict) -> tuple:
+    """What DiSSCo's annotation processing hashes to recognise an annotation it already has:
+    target ``@id``, the selector (its ROI), creator ``@id``, motivation. Equal inputs on a rerun
+    mean DiSSCo updates the annotation instead of adding a duplicate."""
+    t = annotation.get("oa:hasTarget") or {}
+    creator = annotation.get("dcterms:creator") or {}
+    return (t.get("@id"), _dumps(t.get("oa:hasSelector")), creator.get("@id"), annotation.get("oa:motivation"))
+
+
 # --------------------------------------------------------------------------------------------
-# Validation against the local schema files (nothing is fetched from the network).
-
-
-def _registry(schema_dir: Path):
-    """A ``referencing.Registry`` holding every schema in ``schema_dir``.
-
-    Each file is registered under its ``$id``. Unknown URIs are resolved by file name inside
-    ``schema_dir`` only: the 0.4 event schema refers to the request schema under
-    ``developer-schema/`` while the file's own ``$id`` is under ``fdo-type/``.
-    """
-    from referencing import Registry, Resource
-    from referencing.exceptions import NoSuchResource
-    from referencing.jsonschema import DRAFT202012
-
-    schema_dir = Path(schema_dir)
-    by_name: dict[str, Resource] = {}
-    resources = []
-    for path in sorted(schema_dir.glob("*.json")):
-        try:
-            contents = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if not isinstance(contents, dict) or "$schema" not in contents:
-            continue  # an example document, not a schema
-        res = Resource.from_contents(contents, default_specification=DRAFT202012)
-        by_name[path.name] = res
-        if contents.get("$id"):
-            resources.append((contents["$id"], res))
-
-    def retrieve(uri: str):
-        name = uri.split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-        if name in by_name:
-            return by_name[name]
-        raise NoSuchResource(ref=uri)
-
-    return Registry(retrieve=retrieve).with_resources(resources), by_name
-
-
-def _validator(schema_dir: Path, schema_name: str):
-    import jsonschema
-
-    registry, by_name = _registry(schema_dir)
-    if schema_name not in by_name:
-        raise FileNotFoundError(f"{schema_name} not found in {schema_dir}")
-    schema = by_name[schema_name].contents
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    return cls(schema, registry=registry, format_checker=cls.FORMAT_CHECKER)
-
-
-def _raise_first(validator, instance, where: str) -> None:
-    import jsonschema
-
-    err = jsonschema.exceptions.best_match(validator.iter_errors(instance))
-    if err is not None:
-        err.add_note(f"in {where}")
-        raise err
-
-
-def _check_created(value: Any, where: str) -> None:
-    # FORMAT_CHECKER only checks date-time when the optional rfc3339-validator is installed.
-    try:
-        datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError as e:
-        raise ValueError(f"{where}: dcterms:created {value!r} is not an ISO 8601 date-time") from e
-
-
-def _dedupe_key(a: dict) -> str:
-    t = a.get("oa:hasTarget", {})
-    return _dumps(
-        [t.get("@id"), t.get("oa:hasSelector"), a.get("dcterms:creator"), a.get("oa:motivation")]
-    )
+# Validation against the local schema files lives in opends_schema (nothing fetched from the network).
 
 
 def validate_annotations(annotations: Iterable[dict], schema_dir: Path) -> None:
-    """Raise unless every annotation is a valid new openDS 0.4 annotation.
+    """See :func:`herbmorph.area.opends_schema.validate_annotations`."""
+    from herbmorph.area.opends_schema import validate_annotations as validate
 
-    Checks each against annotation-processing-request.json (with the ``$ref``s resolved to the
-    local files), that none has an ``@id`` (DiSSCo mints it), that ``dcterms:created`` parses,
-    and that no two collide on DiSSCo's de-duplication key (target + selector + creator +
-    motivation). Raises ``jsonschema.ValidationError`` or ``ValueError``.
-    """
-    validator = _validator(schema_dir, REQUEST_SCHEMA)
-    seen: dict[str, int] = {}
-    for i, a in enumerate(annotations):
-        where = f"annotation {i}"
-        _raise_first(validator, a, where)
-        if "@id" in a:
-            raise ValueError(f"{where}: a new annotation must not have an @id")
-        _check_created(a.get("dcterms:created"), where)
-        key = _dedupe_key(a)
-        if key in seen:
-            raise ValueError(f"{where} collides with annotation {seen[key]} on target+selector+creator+motivation")
-        seen[key] = i
+    validate(annotations, schema_dir)
 
 
 def validate_event(event: dict, schema_dir: Path) -> None:
-    """Raise unless ``event`` is a valid annotation-processing-event (and its annotations are)."""
-    _raise_first(_validator(schema_dir, EVENT_SCHEMA), event, "annotation-processing-event")
-    validate_annotations(event.get("annotations", []), schema_dir)
+    """See :func:`herbmorph.area.opends_schema.validate_event`."""
+    from herbmorph.area.opends_schema import validate_event as validate
+
+    validate(event, schema_dir)
