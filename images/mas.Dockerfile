@@ -34,7 +34,10 @@ COPY pyproject.toml README.md* ./
 COPY functions/herbmorph ./functions/herbmorph
 # CPU torch first, then the pinned runtime dependencies (pika for RabbitMQ), then herbmorph itself
 # without resolving again; the last command fails the build if the MAS entry point cannot load.
-RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu \
+# Where PyTorch's CPU index is unreachable (scripts/build_images.sh checks), `--build-arg
+# TORCH_INDEX_URL=https://pypi.org/simple` takes PyPI's build instead (CUDA, several GB larger).
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+RUN pip install --no-cache-dir --index-url="${TORCH_INDEX_URL}" \
       torch==2.15.0 torchvision==0.29.2 \
  && pip install --no-cache-dir \
       numpy==2.4.6 pillow==13.0.0 opencv-python-headless==5.0.0.93 pydantic==2.14.3 \

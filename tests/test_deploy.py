@@ -307,7 +307,7 @@ def _dockerfile_env(path: Path) -> dict[str, str]:
 
 
 def test_every_image_has_a_dockerfile():
-    assert [p.name for p in DOCKERFILES] == ["area.Dockerfile", "deepaas.Dockerfile",
+    assert [p.name for p in DOCKERFILES] == ["area.Dockerfile", "deepaas.Dockerfile", "mas.Dockerfile",
                                              "scale.Dockerfile", "segment.Dockerfile"]
 
 
@@ -359,11 +359,11 @@ def test_dockerfile_rules(dockerfile):
         assert installs and not re.search(r"\b(torch|torchvision|ultralytics|tesserocr|tesseract-ocr)\b",
                                           " ".join(installs))
         assert "WEIGHTS" not in text
-    if stage in ("segment", "deepaas"):
+    if stage in ("segment", "deepaas", "mas"):
         assert "ARG SEGMENT_WEIGHTS=models/segment.pt" in [f"{i} {a}" for i, a in ins]
         assert f"COPY ${{SEGMENT_WEIGHTS}} {env['HERBMORPH_SEGMENT_WEIGHTS']}" in [f"{i} {a}" for i, a in ins]
         assert (REPO / "models" / "segment.pt").is_file()
-    if stage in ("scale", "deepaas"):
+    if stage in ("scale", "deepaas", "mas"):
         # CPU-only torch unless the builder names another index (scripts/build_images.sh does
         # where PyTorch's index is unreachable)
         assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in [f"{i} {a}" for i, a in ins]
@@ -377,6 +377,8 @@ def test_dockerfile_rules(dockerfile):
     if stage == "deepaas":
         assert "deepaas==2.6.0" in text and "marshmallow==3." in text and "webargs==5." in text
         assert ("CMD", '["deepaas-run", "--listen-ip", "0.0.0.0", "--listen-port", "5000"]') in ins
+    elif stage == "mas":  # DiSSCo starts the container without a command
+        assert ("CMD", '["herbmorph", "mas"]') in ins and "pika==" in text
     else:
         assert not any(i in ("CMD", "ENTRYPOINT") for i, _ in ins), "OSCAR runs its own supervisor"
 
@@ -628,8 +630,9 @@ def test_area_stage_writes_the_result_without_torch(chain, tmp_path):
         assert all(o.area_cm2 is None for o in doc.organs)
     assert (out / SUB / f"{NAME}.overlay.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     event = json.loads((out / SUB / f"{NAME}.opends.json").read_text("utf-8"))
-    # one annotation per organ; a sheet without organs gets one "no organs found" annotation
-    assert len(event["annotations"]) == (len(doc.organs) or 1)
+    # one annotation per organ, one for a located ruler; a sheet without organs gets one
+    # "no organs found" annotation
+    assert len(event["annotations"]) == len(doc.organs) + (doc.scale.bbox is not None) + (not doc.organs)
     if OPENDS.is_dir():
         from herbmorph.area import validate_event
 
