@@ -176,7 +176,7 @@ def test_png_overlay_matches_the_cores(api, pipeline):
 
 
 def test_output_opends_and_both(api):
-    from herbmorph.area.opends import validate_event
+    from herbmorph.area.opends_schema import validate_event
 
     event = api.predict(files=_upload(SHEET), data={"output": "opends"}).json()
     assert set(event) == {"jobId", "annotations"} and event["annotations"]

@@ -16,7 +16,8 @@ import pytest
 
 from badinputs import build_bad_inputs
 from conftest import REAL_SHEETS, SAMPLES, SHARED
-from herbmorph.area.opends import hash_inputs, validate_event
+from herbmorph.area.opends import hash_inputs
+from herbmorph.area.opends_schema import validate_event
 from herbmorph.mas.localbroker import LocalRabbit, find_rabbitmq_server
 from mas_helpers import MAS_ID, ImageServer, MasProcess, Outcomes, declare_queue, job, media, publish
 

@@ -26,9 +26,8 @@ from herbmorph.area.opends import (  # noqa: E402
     mas_agent,
     roi_fractions,
     to_annotations,
-    validate_annotations,
-    validate_event,
 )
+from herbmorph.area.opends_schema import validate_annotations, validate_event  # noqa: E402
 from herbmorph.results import ImageInfo, ModelInfo, Organ, ScaleResult, SegmentResult  # noqa: E402
 
 SCHEMA_DIR = REPO.parent / "shared" / "reference" / "opends-0.4"

@@ -137,7 +137,7 @@ def test_write_result_files(tmp_path):
     assert event["jobId"] == "urn:herbmorph:" + "e" * 64
     assert len(event["annotations"]) == 1 and event["annotations"][0]["dcterms:created"] == CREATED
     if SCHEMA_DIR.is_dir():
-        from herbmorph.area.opends import validate_event
+        from herbmorph.area.opends_schema import validate_event
 
         validate_event(event, SCHEMA_DIR)
     # deterministic: a rerun gives byte-identical files (timings are fixed in the doc)

@@ -18,7 +18,7 @@ import boto3
 import pytest
 
 from conftest import REAL_SHEETS, REPO, SAMPLES, SHARED
-from herbmorph.area.opends import validate_event
+from herbmorph.area.opends_schema import validate_event
 from herbmorph.localminio import free_port
 from herbmorph.oscar.invocation import stage_relpath
 from herbmorph.results import ErrorDocument, ResultDocument

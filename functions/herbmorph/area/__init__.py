@@ -7,13 +7,8 @@ tesserocr (the area container has none of them).
 from __future__ import annotations
 
 from herbmorph.area.core import area_cm2, build_document, organs_with_area, usable_px_per_cm
-from herbmorph.area.opends import (
-    annotation_event,
-    default_creator,
-    to_annotations,
-    validate_annotations,
-    validate_event,
-)
+from herbmorph.area.opends import annotation_event, default_creator, to_annotations
+from herbmorph.area.opends_schema import validate_annotations, validate_event
 
 __all__ = [
     "annotation_event",

@@ -338,21 +338,3 @@ def hash_inputs(annotation: dict) -> tuple:
     t = annotation.get("oa:hasTarget") or {}
     creator = annotation.get("dcterms:creator") or {}
     return (t.get("@id"), _dumps(t.get("oa:hasSelector")), creator.get("@id"), annotation.get("oa:motivation"))
-
-
-# --------------------------------------------------------------------------------------------
-# Validation against the local schema files lives in opends_schema (nothing fetched from the network).
-
-
-def validate_annotations(annotations: Iterable[dict], schema_dir: Path) -> None:
-    """See :func:`herbmorph.area.opends_schema.validate_annotations`."""
-    from herbmorph.area.opends_schema import validate_annotations as validate
-
-    validate(annotations, schema_dir)
-
-
-def validate_event(event: dict, schema_dir: Path) -> None:
-    """See :func:`herbmorph.area.opends_schema.validate_event`."""
-    from herbmorph.area.opends_schema import validate_event as validate
-
-    validate(event, schema_dir)
