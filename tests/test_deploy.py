@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from deploy_helpers import QuietHandler, dockerfile_instructions
 import yaml
 
 from conftest import REPO, SAMPLES
@@ -171,20 +172,13 @@ def test_no_literal_credentials(folder):
         assert not re.search(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b", text), path
 
 
-class _FakeOscar(http.server.BaseHTTPRequestHandler):
+class _FakeOscar(QuietHandler):
     """Just enough of OSCAR's /system/services for oscar-python: records what it is sent."""
 
     requests: list = []
     existing: set = set()
 
-    def log_message(self, *args):  # keep pytest's output clean
-        pass
 
-    def _reply(self, code: int, body: bytes = b""):
-        self.send_response(code)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self):
         name = self.path.rsplit("/", 1)[-1]
@@ -281,25 +275,9 @@ def test_scripts_are_one_posix_line_each():
 DOCKERFILES = sorted(IMAGES.glob("*.Dockerfile"))
 
 
-def _instructions(path: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    out, buf = [], ""
-    for line in path.read_text("utf-8").splitlines():
-        if line.lstrip().startswith("#") or not line.strip():
-            continue
-        buf += line.rstrip()
-        if buf.endswith("\\"):
-            buf = buf[:-1] + " "
-            continue
-        word, _, rest = buf.strip().partition(" ")
-        out.append((word.upper(), " ".join(rest.split())))
-        buf = ""
-    return out
-
-
 def _dockerfile_env(path: Path) -> dict[str, str]:
     env = {}
-    for ins, args in _instructions(path):
+    for ins, args in dockerfile_instructions(path):
         if ins == "ENV":
             for m in re.finditer(r"([A-Za-z_][A-Za-z0-9_]*)=(\S+)", args):
                 env[m.group(1)] = m.group(2)
@@ -329,7 +307,7 @@ def test_dockerfile_passes_hadolint(dockerfile):
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_dockerfile_rules(dockerfile):
     """What hadolint does not check: our pins, weights, users, and the torch-free area image."""
-    ins = _instructions(dockerfile)
+    ins = dockerfile_instructions(dockerfile)
     stage = dockerfile.name.split(".")[0]
     froms = [a for i, a in ins if i == "FROM"]
     assert len(froms) == 1 and ":" in froms[0] and not froms[0].endswith(":latest")

@@ -24,6 +24,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from deploy_helpers import QuietHandler
 import yaml
 
 from conftest import REPO
@@ -228,17 +229,10 @@ def test_the_decoder_sees_what_oscar_cli_drops(oscarcli_decode, tmp_path):
 # ------------------------------------------------------------------------------- oscar-python
 
 
-class _Recorder(http.server.BaseHTTPRequestHandler):
+class _Recorder(QuietHandler):
     posts: list = []
 
-    def log_message(self, *args):
-        pass
 
-    def _reply(self, code: int, body: bytes = b""):
-        self.send_response(code)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self):  # create_service first asks whether the service exists
         self._reply(404, b"not found")

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from conftest import REPO
+from deploy_helpers import dockerfile_instructions
 from herbmorph.mas.config import REQUIRED
 from herbmorph.mas.topology import JOB_EXCHANGE, routing_key_of
 
@@ -25,25 +26,9 @@ K8S_VERSION = "1.37.0"
 MAS_ENV = (*REQUIRED, "RUNNING_ENDPOINT")
 
 
-def _instructions(path: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments), continuation lines joined, comments dropped."""
-    out, buf = [], ""
-    for line in path.read_text("utf-8").splitlines():
-        if line.lstrip().startswith("#") or not line.strip():
-            continue
-        buf += line.rstrip()
-        if buf.endswith("\\"):
-            buf = buf[:-1] + " "
-            continue
-        word, _, rest = buf.strip().partition(" ")
-        out.append((word.upper(), " ".join(rest.split())))
-        buf = ""
-    return out
-
-
 def _pins(path: Path) -> dict[str, str]:
     """Every ``name==version`` a pip install in ``path`` names."""
-    runs = " ".join(a for i, a in _instructions(path) if i == "RUN")
+    runs = " ".join(a for i, a in dockerfile_instructions(path) if i == "RUN")
     return dict(re.findall(r"(?<![\w.-])([A-Za-z0-9_.-]+)==([^\s&]+)", runs))
 
 
@@ -71,7 +56,7 @@ def test_mas_dockerfile_passes_hadolint():
 
 
 def test_mas_dockerfile_rules():
-    ins = _instructions(DOCKERFILE)
+    ins = dockerfile_instructions(DOCKERFILE)
     text = [f"{i} {a}" for i, a in ins]
     froms = [a for i, a in ins if i == "FROM"]
     assert len(froms) == 1 and ":" in froms[0] and not froms[0].endswith(":latest")

@@ -99,11 +99,7 @@ def mas_agent(mas_id: str, mas_name: str) -> dict:
     mas_id = mas_id.strip()
     handle = mas_id if mas_id.startswith(HANDLE_URL) else HANDLE_URL + mas_id.lstrip("/")
     return {
-        "@id": handle,
-        "@type": "schema:SoftwareApplication",
-        "schema:identifier": handle,
-        "schema:name": mas_name,
-        "ods:hasRoles": [{"@type": "schema:Role", "schema:roleName": MAS_ROLE}],
+        **_software_agent(handle, mas_name),
         "ods:hasIdentifiers": [{
             "@id": handle,
             "@type": "ods:Identifier",
@@ -122,11 +118,15 @@ def default_creator(mas_id: Optional[str] = None, mas_name: Optional[str] = None
     ``urn:herbmorph`` (no version: the creator is part of DiSSCo's de-duplication hash)."""
     if mas_id:
         return mas_agent(mas_id, mas_name or SOFTWARE_NAME)
+    return _software_agent(SOFTWARE_ID, SOFTWARE_NAME)
+
+
+def _software_agent(ident: str, name: str) -> dict:
     return {
-        "@id": SOFTWARE_ID,
+        "@id": ident,
         "@type": "schema:SoftwareApplication",
-        "schema:identifier": SOFTWARE_ID,
-        "schema:name": SOFTWARE_NAME,
+        "schema:identifier": ident,
+        "schema:name": name,
         "ods:hasRoles": [{"@type": "schema:Role", "schema:roleName": MAS_ROLE}],
     }
 
