@@ -539,3 +539,32 @@ def test_uploads_leave_no_temp_files(servers):
         leftovers = [p for p in server.tmp.rglob("*") if p.is_file() and "torchinductor" not in str(p)]
         assert leftovers == [], leftovers
         assert server.alive()
+
+
+def test_only_deepaas_own_temp_copies_are_removed(tmp_path):
+    """The plugin deletes the copy DEEPaaS made of an upload, never a caller's file, even one in
+    the temp folder (a checkout under /tmp once lost a sample sheet that way)."""
+    import tempfile
+
+    from deepaas.model.v2.wrapper import UploadedFile
+
+    from herbmorph.deepaas.api import _remove_temp
+
+    tmp = Path(tempfile.gettempdir())
+    own = tmp / f"herbmorph-own-{os.getpid()}.jpg"  # a caller's file, directly in the temp folder
+    nested = tmp_path / "sheet.jpg"  # a caller's file below the temp folder
+    fd, copy = tempfile.mkstemp()  # what DEEPaaS writes for an upload
+    os.close(fd)
+    for p in (own, nested):
+        p.write_bytes(b"x")
+    try:
+        for path in (own, nested):
+            _remove_temp(UploadedFile("image", str(path), "image/jpeg", path.name))
+            assert path.exists(), path
+        _remove_temp(UploadedFile("image", copy, "image/jpeg", copy))  # the CLI's original *is* this file
+        assert Path(copy).exists()
+        _remove_temp(UploadedFile("image", copy, "image/jpeg", "sheet.jpg"))
+        assert not Path(copy).exists()
+    finally:
+        own.unlink(missing_ok=True)
+        Path(copy).unlink(missing_ok=True)

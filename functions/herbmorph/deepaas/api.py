@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
 import unicodedata
 import weakref
@@ -122,19 +123,29 @@ def _clean_name(name) -> str:
     return text[:MAX_URI_CHARS] or "<upload>"
 
 
+#: the name ``tempfile.mkstemp()`` / ``NamedTemporaryFile()`` give with no prefix or suffix: how
+#: DEEPaaS 2.6 (server, deepaas/model/v2/wrapper.py) and deepaas-cli (deepaas/cmd/cli.py) name the
+#: copy of an upload they hand us
+_DEEPAAS_TEMP_NAME = re.compile(r"tmp[a-z0-9_]{8}")
+
+
 def _remove_temp(upload) -> None:
-    """DEEPaaS (server and CLI) copies every upload to a temp file and never deletes it. Only files
-    inside the temp folder are removed: a direct caller's own file is never touched."""
+    """DEEPaaS (server and CLI) copies every upload to a temp file and never deletes it. Only such
+    a copy is removed: a file named the way DEEPaaS names them, directly in the temp folder, and
+    not the upload's own original. A caller's own file is never touched, even one kept in /tmp."""
     path = getattr(upload, "filename", None)
     if not isinstance(path, str):
         return
     tmp = os.path.realpath(tempfile.gettempdir())
     real = os.path.realpath(path)
-    if real.startswith(tmp + os.sep):
-        try:
-            os.unlink(real)
-        except OSError:
-            pass
+    original = getattr(upload, "original_filename", None)
+    if (os.path.dirname(real) != tmp or not _DEEPAAS_TEMP_NAME.fullmatch(os.path.basename(real))
+            or (isinstance(original, str) and os.path.realpath(original) == real)):
+        return
+    try:
+        os.unlink(real)
+    except OSError:
+        pass
 
 
 def _bad(message: str, uri: str = "", stage: str = "request", kind: str = "bad-request") -> BadRequest:
