@@ -152,10 +152,18 @@ class Zygote:
         self._lock = threading.Lock()
         self._proc: Optional[subprocess.Popen] = None
         self._waiting: dict[str, list] = {}  # id -> [zygote, queue for the exit status, pid]
+        self._ended: set[subprocess.Popen] = set()  # zygotes whose replies reached EOF
         self._next = 0
 
     def _ensure(self) -> subprocess.Popen:
-        if self._proc is None or self._proc.poll() is not None:
+        """The live zygote, started anew when the last one is gone. Gone means its replies reached
+        EOF, not only that it can be reaped: a killed process closes its pipes a moment before it
+        becomes a zombie, and a request written in that moment would wait for an answer forever."""
+        if self._proc is not None and self._proc in self._ended:
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                self._proc.kill()
+                self._proc.wait(10)
+        if self._proc is None or self._proc in self._ended or self._proc.poll() is not None:
             with open(self.stderr_path, "ab") as err:
                 self._proc = subprocess.Popen([sys.executable, "-m", "herbmorph.runtime.zygote"],
                                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
@@ -179,6 +187,7 @@ class Zygote:
         # EOF: the zygote died, and its runs with it (PR_SET_PDEATHSIG), but not the scripts they
         # started: end those too. The runtime retries every event that was in flight.
         with self._lock:
+            self._ended.add(proc)
             for owner, waiting, pid in self._waiting.values():
                 if owner is proc:
                     if pid:
