@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import REAL_SHEETS, REPO
 
-from herbmorph.evaluate_plants import coverage, evaluate_plant_masks, organ_union
+from herbmorph.evaluate_plants import coverage, cut_by_box, evaluate_plant_masks, organ_union
 from herbmorph.synth.sheet import generate_sheet_sample
 
 
@@ -22,6 +22,21 @@ def test_coverage_of_two_overlapping_squares():
     c = coverage(a, b)
     assert c == {"iou": 4 / 28, "recall": 4 / 16, "precision": 4 / 16}
     assert coverage(np.zeros((10, 10), bool), b) == {"iou": 0.0, "recall": 0.0, "precision": 0.0}  # nothing found
+
+
+def test_a_mask_cut_by_its_box_is_found_and_an_outline_touching_it_is_not():
+    hw = (200, 300)
+    # an ellipse-like outline touches each side of its box at one point only
+    t = np.linspace(0, 2 * np.pi, 64, endpoint=False)
+    ellipse = np.c_[150 + 40 * np.cos(t), 100 + 20 * np.sin(t)]
+    box = [ellipse[:, 0].min(), ellipse[:, 1].min(), ellipse[:, 0].max(), ellipse[:, 1].max()]
+    assert cut_by_box(ellipse.tolist(), box, hw) == []
+    # the same ellipse clipped by a box too small on the right: a straight run along x = 170
+    clipped = np.c_[np.minimum(ellipse[:, 0], 170), ellipse[:, 1]]
+    assert cut_by_box(clipped.tolist(), [110, 80, 170, 120], hw) == ["right"]
+    # clipped at the image border instead: that straight edge is the sheet's, not the box's
+    at_border = np.c_[np.minimum(ellipse[:, 0] + 110, 299), ellipse[:, 1]]
+    assert cut_by_box(at_border.tolist(), [220, 80, 299, 120], hw) == []
 
 
 def test_synthetic_sheet_against_its_own_plant_mask(pipeline, tmp_path):

@@ -95,15 +95,17 @@ def evaluate_real_plants(pipeline, sheets: Path, masks: Path, json_out: str | No
     s = _with_progress(len(list(masks.glob("*.png"))),
                        lambda advance: evaluate_plant_masks(pipeline, sheets, masks, progress=advance))
     t = Table(title=f"Plant coverage on {s['sheets']} real sheets (union of organ polygons vs plant mask)")
-    for col in ("sheet", "organs", "IoU", "recall", "precision"):
+    for col in ("sheet", "organs", "cut by box", "IoU", "recall", "precision"):
         t.add_column(col)
     for r in s["rows"]:
         if r["error"]:
-            t.add_row(r["sheet"], "–", "–", "–", f"[red]{r['error']}[/]")
+            t.add_row(r["sheet"], "–", "–", "–", "–", f"[red]{r['error']}[/]")
         else:
-            t.add_row(r["sheet"], str(r["organs"]), f"{r['iou']:.3f}", f"{r['recall']:.3f}", f"{r['precision']:.3f}")
+            t.add_row(r["sheet"], str(r["organs"]), str(r["cut_by_box"]), f"{r['iou']:.3f}", f"{r['recall']:.3f}",
+                      f"{r['precision']:.3f}")
     _report(t, f"median IoU {s['iou_median']}, recall {s['recall_median']}, precision {s['precision_median']}; "
-               f"lowest IoU {s['iou_min']}; errors {s['errors']}", s, json_out)
+               f"lowest IoU {s['iou_min']}; masks cut by their box {s['cut_by_box']} of {s['organs']}; "
+               f"errors {s['errors']}", s, json_out)
     return 1 if s["errors"] else 0
 
 
