@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import re
 
-_UNITS = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15, "e": 1e18,
-          "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40, "pi": 2**50, "ei": 2**60}
-_QUANTITY = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([kKmMgGtTpPeE]i?)?\s*")
+# Kubernetes' suffixes, case and all (k8s.io/apimachinery resource.Quantity): both callers hand
+# these values to Kubernetes, so they mean here what they mean there ("512m" is 0.512 bytes).
+_UNITS = {"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+          "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_QUANTITY = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?\s*")
 
 
 def parse_memory(value) -> int:
-    """Quantity -> bytes (``6Gi``, ``512Mi``, ``2G``, ``16331396Ki``, ``1000000``). Units are read
-    case-insensitively, as FDL authors write them (``512m`` is 512 MB, not 0.512 bytes)."""
+    """Quantity -> whole bytes (``6Gi``, ``512Mi``, ``2G``, ``16331396Ki``, ``1000000``), read as
+    Kubernetes reads it; an unknown suffix (``2g``) is refused."""
     m = _QUANTITY.fullmatch(str(value))
     if not m:
         raise ValueError(f"invalid memory quantity {value!r}")
-    return int(float(m.group(1)) * _UNITS[(m.group(2) or "").lower()])
+    return int(float(m.group(1)) * _UNITS[m.group(2) or ""])
 
 
 def parse_cpu(value, *, positive: bool = True) -> float:

@@ -103,6 +103,13 @@ def fdl_variables(environment: dict) -> dict[str, str]:
     return merged
 
 
+def _service_memory(svc: dict) -> int:
+    memory = parse_memory(svc.get("memory", "2Gi"))
+    if memory < 1:  # e.g. "512m": 0.512 bytes to Kubernetes, surely meant as 512Mi
+        raise ValueError(f"service {svc.get('name')!r}: memory {svc.get('memory')!r} is under one byte")
+    return memory
+
+
 def load_fdl(path: str | Path) -> Fdl:
     """Every ``functions.oscar[*].<cluster>`` service of an FDL file (scripts resolved next to it)."""
     path = Path(path)
@@ -118,7 +125,7 @@ def load_fdl(path: str | Path) -> Fdl:
                 name=svc["name"], script=script,
                 inputs=tuple(StoragePath.parse(i) for i in svc.get("input") or ()),
                 outputs=tuple(StoragePath.parse(o) for o in svc.get("output") or ()),
-                cpu=parse_cpu(svc.get("cpu", "1.0")), memory=parse_memory(svc.get("memory", "2Gi")),
+                cpu=parse_cpu(svc.get("cpu", "1.0")), memory=_service_memory(svc),
                 enable_gpu=bool(svc.get("enable_gpu", False)), log_level=str(svc.get("log_level", "INFO")),
                 variables=fdl_variables(env),
                 raw=svc))
