@@ -12,6 +12,7 @@ here could land after, and overwrite, that newer outcome.
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from herbmorph.errors import HerbmorphError
 from herbmorph.imageio import LoadedImage, describe, load_image, sha256_bytes
 from herbmorph.publish import Outcomes
 from herbmorph.results import ERROR_SCHEMA, STAGE_SCHEMA, ErrorDocument, ImageInfo, StageDocument, error_document
-from herbmorph.store import parse_s3_uri
+from herbmorph.store import FolderStore, parse_s3_uri
 
 from .invocation import STAGE_SUFFIX, UPSTREAM, Invocation
 
@@ -78,7 +79,7 @@ def _error(inv: Invocation, info: ImageInfo, stage: str, exc: BaseException) -> 
 
 def _write_stage_doc(inv: Invocation, doc: StageDocument) -> Outcome:
     key = inv.relpath + STAGE_SUFFIX[inv.stage]
-    _outputs(inv).store.put("", key, doc.to_json().encode("utf-8"), "application/json")
+    FolderStore(inv.out_dir).put("", key, doc.to_json().encode("utf-8"), "application/json")
     return Outcome(EXIT_OK, _paths(inv, [key]))
 
 
@@ -107,8 +108,6 @@ def _read_upstream(inv: Invocation) -> Upstream:
         raw = inv.input_path.read_bytes()
     except OSError as exc:
         raise StageDocumentError(f"cannot read the stage document {inv.key}: {exc.strerror or exc}") from exc
-    import json
-
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -137,8 +136,6 @@ def _read_upstream(inv: Invocation) -> Upstream:
 def _upstream_image(inv: Invocation) -> ImageInfo:
     """Best-effort image identity for an error raised before the stage document was parsed."""
     try:
-        import json
-
         data = json.loads(inv.input_path.read_bytes()) if inv.input_path else None
         return ImageInfo.model_validate(data["image"])
     except Exception:  # noqa: BLE001

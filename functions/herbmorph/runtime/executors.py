@@ -70,6 +70,21 @@ def _base_env(service: Service, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def handler_error(service: Service, bucket: str, key: str, exc: BaseException):
+    """``(<r>, error document)``: what the service's handler would have written for ``key`` had it
+    failed with ``exc`` (the runtime writes it when the handler cannot run or never succeeds)."""
+    from herbmorph.oscar.invocation import stage_relpath
+    from herbmorph.outputs import output_relpath
+    from herbmorph.results import ImageInfo, error_document
+    from herbmorph.store import s3_uri
+
+    path = service.input_for(bucket, key)
+    folder = path.folder if path else ""
+    stage = service_stage(service)
+    rel = stage_relpath(stage, key, folder) if stage else output_relpath(key, folder)
+    return rel, error_document(ImageInfo(uri=s3_uri(bucket, key)), stage or service.name, exc)
+
+
 def encode_function_config(service: Service, providers: Optional[dict] = None) -> str:
     """FUNCTION_CONFIG as OSCAR builds it: the service's FDL entry (plus the storage providers)."""
     cfg = dict(service.raw)
@@ -173,19 +188,11 @@ class FolderExecutor:
     def _refuse(self, service: Service, bucket: str, key: str, exc: Exception, tmp_out: Path, log: Path,
                 event_id: int) -> subprocess.CompletedProcess:
         """The error document the handler would have written, for an input we will not open."""
-        from herbmorph.oscar.invocation import stage_relpath
-        from herbmorph.outputs import output_relpath
         from herbmorph.publish import Outcomes
-        from herbmorph.results import ImageInfo, error_document
-        from herbmorph.store import s3_uri
 
-        path = service.input_for(bucket, key)
-        folder = path.folder if path else ""
-        stage = service_stage(service)
-        rel = stage_relpath(stage, key, folder) if stage else output_relpath(key, folder)
         if not isinstance(exc, NotRegularFile):
             exc = NotRegularFile(f"{key!r} is not a plain path below its bucket")
-        Outcomes.folder(tmp_out).error(rel, error_document(ImageInfo(uri=s3_uri(bucket, key)), stage or service.name, exc))
+        Outcomes.folder(tmp_out).error(*handler_error(service, bucket, key, exc))
         with open(log, "a", encoding="utf-8") as f:
             f.write(f"--- event {event_id} {time.strftime('%Y-%m-%dT%H:%M:%S')}: refused: {exc}\n")
         return subprocess.CompletedProcess([], 1)

@@ -16,11 +16,9 @@ the chain still ends with exactly one outcome.
 """
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import logging
 import math
-import multiprocessing
 import os
 import secrets
 import shutil
@@ -33,8 +31,8 @@ from typing import Optional
 from herbmorph.store import ObjectInfo
 
 from .backends import FolderBackend, MinioBackend, object_event
-from .executors import FolderExecutor, SupervisorExecutor
-from .fdl import Fdl, Service, host_variables, service_stage
+from .executors import FolderExecutor, SupervisorExecutor, handler_error
+from .fdl import Fdl, Service, host_variables
 from .journal import Journal
 from .metrics import Metrics
 from .slot import Slot
@@ -153,18 +151,12 @@ class Runtime(Sweeper):
         """The last attempt failed: the runtime writes the error document itself, into each
         output path that takes one, so the chain still ends with exactly one outcome."""
         from herbmorph.errors import HerbmorphError
-        from herbmorph.oscar.invocation import stage_relpath
-        from herbmorph.outputs import ERROR_SUFFIX, output_relpath
+        from herbmorph.outputs import ERROR_SUFFIX
         from herbmorph.publish import Outcomes
-        from herbmorph.results import ImageInfo, error_document
 
         name = service.name
-        path = service.input_for(event.bucket, event.key)
-        folder = path.folder if path else ""
-        stage = service_stage(service)
-        rel = stage_relpath(stage, event.key, folder) if stage else output_relpath(event.key, folder)
-        doc = error_document(ImageInfo(uri=f"s3://{event.bucket}/{event.key}"), stage or name,
-                             HerbmorphError(f"{name} could not process this object: {reason}", kind="runtime"))
+        rel, doc = handler_error(service, event.bucket, event.key,
+                                 HerbmorphError(f"{name} could not process this object: {reason}", kind="runtime"))
         written = []
         for out in service.outputs:
             if out.suffixes and not any(ERROR_SUFFIX.endswith(s) for s in out.suffixes):
