@@ -33,8 +33,7 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 import herbmorph
 from herbmorph.results import Organ, ResultDocument
