@@ -155,7 +155,7 @@ def test_views_read_side_by_side_or_one_by_one_give_the_same_reading(monkeypatch
     readings = {}
     for threads in ("2", "1"):
         monkeypatch.setenv("HERBMORPH_THREADS", threads)
-        assert views._view_threads() == int(threads)
+        assert views.reading_threads() == int(threads)
         got = []
         for ppc, design, k in CASES[:4] + [(40, "dual", 0)]:
             img = np.ascontiguousarray(np.rot90(render_ruler(np.random.default_rng([ppc, k]), ppc, design).image, k))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 
 import cv2
 import numpy as np
@@ -24,6 +25,7 @@ from ..results import Digit, ScaleResult
 from .frames import Frame, crop_candidate, view_of
 from .proposals import find_proposals
 from .ruler import RulerReading, read_ruler
+from .views import reading_threads
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +125,19 @@ def reading_to_result(reading: RulerReading, frame: Frame, det_conf: float,
     return ScaleResult(status="ok", px_per_cm=round(px_per_cm, 3), method=reading.method, **common)
 
 
+@contextmanager
+def opencv_threads(n: int):
+    """OpenCV's own threads for the duration of the stage. Importing Ultralytics turns them off
+    for the whole process (for its data loaders); the reader's resampling and filtering then run
+    on one core where the stage was given two (measured: the bilateral filter 1.9x faster)."""
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(n)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
+
+
 def candidate_boxes(detected: list[tuple[list[float], float]], proposals) -> list[tuple[list[float], float]]:
     """Detector clusters first; a tick proposal overlapping one widens it to the proposal's
     extent (a small detector often boxes half a ruler), the others follow as candidates of
@@ -170,7 +185,8 @@ class ScalePredictor:
         threshold (default: the settings')."""
         self.setup()
         try:
-            return self._predict(rgb, conf)
+            with opencv_threads(reading_threads()):
+                return self._predict(rgb, conf)
         except Exception as exc:  # noqa: BLE001 — the sheet's other results must survive
             log.exception("scale stage failed")
             return ScaleResult.null(f"scale reader failed: {brief(exc)}", model=self.info)

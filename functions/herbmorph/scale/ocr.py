@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import threading
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -86,16 +87,27 @@ def dark_body(img: np.ndarray) -> bool:
     return bool(np.median(img) < 110)  # white-on-black ruler
 
 
-def prepare_for_ocr(gray: np.ndarray, f: float | None = None,
-                    flip: bool | None = None) -> tuple[np.ndarray, float]:
-    """The paper's preprocessing (greyscale, bilateral filter), after an upscale of small crops
-    and a polarity flip so digits are dark on light, as Tesseract prefers. ``f`` forces the
-    upscale factor (still capped by OCR_MAX_LONG_SIDE)."""
+def upscale_for(gray: np.ndarray, f: float | None = None) -> float:
+    """The upscale of a crop for reading: small crops grow to OCR_TARGET_SHORT_SIDE (``f``
+    forces a factor), never past OCR_MAX_LONG_SIDE along the ruler."""
     h, w = gray.shape
     if f is None:
         f = float(np.clip(OCR_TARGET_SHORT_SIDE / max(h, 1), 1.0, OCR_MAX_UPSCALE))
-    f = min(f, OCR_MAX_LONG_SIDE / max(w, 1)) if w * f > OCR_MAX_LONG_SIDE else f
-    return cv2.bilateralFilter(tick_view(gray, f, flip), 9, 75, 75), f
+    return min(f, OCR_MAX_LONG_SIDE / max(w, 1)) if w * f > OCR_MAX_LONG_SIDE else f
+
+
+def ocr_image(ticks: np.ndarray) -> np.ndarray:
+    """The paper's preprocessing (greyscale, bilateral filter) of a tick view (upscaled,
+    dark-on-light)."""
+    return cv2.bilateralFilter(ticks, 9, 75, 75)
+
+
+def prepare_for_ocr(gray: np.ndarray, f: float | None = None,
+                    flip: bool | None = None) -> tuple[np.ndarray, float]:
+    """The OCR image of a crop, after an upscale of small crops and a polarity flip so digits
+    are dark on light, as Tesseract prefers; and the upscale."""
+    f = upscale_for(gray, f)
+    return ocr_image(tick_view(gray, f, flip)), f
 
 
 def tick_view(gray: np.ndarray, f: float, flip: bool | None = None) -> np.ndarray:
@@ -256,32 +268,55 @@ def read_numbers(img: np.ndarray, boxes: list[tuple[int, int, int, int]], gap: i
     return out
 
 
-def tesseract_digits(img: np.ndarray) -> tuple[dict[str, list[Digit]], float]:
-    """Numbers on an upright view, centres in that view's pixels, once per reading in
-    NUMBER_READINGS; and the numbers' median height.
+@dataclass
+class NumberLayout:
+    """Where the printed numbers of an upright view are, found once and read as often as asked.
 
     Glyph blobs (or, failing them, Tesseract's layout pass) find where the numbers are; each
     number is then read again on a clean page, which gives one word per printed number. Two
-    pages: the numbers as printed, and with everything but their glyph blobs painted out. The
-    mask removes a tick printed right beside a number (read as a "1" glued to it), but it also
-    cuts off strokes of small, blurred digits whose blobs came apart; which one reads a ruler
-    is decided later, by which gives the better-supported fit the ticks confirm.
+    readings (NUMBER_READINGS): the numbers as printed, and with everything but their glyph
+    blobs painted out. The mask removes a tick printed right beside a number (read as a "1"
+    glued to it), but it also cuts off strokes of small, blurred digits whose blobs came apart;
+    the reader asks for it only when the printed reading is not confirmed.
     """
-    # Blob boxes first: Tesseract's boxes sometimes swallow a tick touching the digit, and
-    # over-tall boxes glue a whole run of numbers into one "word".
-    chars = cc_char_boxes(img)
-    if len(chars) < CC_ENOUGH:  # Tesseract's own layout pass is the slow part: only as a fallback
-        chars += [b for b in _char_boxes(img) if not any(_overlaps(b, c) for c in chars)]
-    groups = group_numbers(chars)[:MAX_NUMBERS]
-    if not groups:
-        return {v: [] for v in NUMBER_READINGS}, 0.0
-    h = int(max(max(c[4] for c in g) - min(c[2] for c in g) for g in groups))
-    pad, gap = max(2, h // 5), max(8, h // 2 + 4)
-    boxes = []
-    for g in groups:
-        x1, y1 = int(min(c[1] for c in g)) - pad, int(min(c[2] for c in g)) - pad
-        x2, y2 = int(max(c[3] for c in g)) + pad, int(max(c[4] for c in g)) + pad
-        boxes.append((max(x1, 0), max(y1, 0), min(x2, img.shape[1]), min(y2, img.shape[0])))
-    pages = {"printed": lambda: img, "glyphs": lambda: glyphs_only(img, [c for g in groups for c in g], pad)}
-    readings = {v: read_numbers(pages[v](), boxes, gap) for v in NUMBER_READINGS}
-    return readings, float(np.median([max(c[4] for c in g) - min(c[2] for c in g) for g in groups]))
+
+    img: np.ndarray
+    groups: list[list[tuple]]
+    boxes: list[tuple[int, int, int, int]]
+    pad: int
+    gap: int
+    height: float  # the numbers' median height, in the view's pixels
+
+    @classmethod
+    def find(cls, img: np.ndarray, blobs: list[tuple] | None = None) -> "NumberLayout":
+        """``blobs``: the view's glyph blobs where already known (``cc_char_boxes(img)``)."""
+        # Blob boxes first: Tesseract's boxes sometimes swallow a tick touching the digit, and
+        # over-tall boxes glue a whole run of numbers into one "word".
+        chars = list(cc_char_boxes(img) if blobs is None else blobs)
+        if len(chars) < CC_ENOUGH:  # Tesseract's own layout pass is the slow part: only as a fallback
+            chars += [b for b in _char_boxes(img) if not any(_overlaps(b, c) for c in chars)]
+        groups = group_numbers(chars)[:MAX_NUMBERS]
+        if not groups:
+            return cls(img, [], [], 0, 0, 0.0)
+        heights = [max(c[4] for c in g) - min(c[2] for c in g) for g in groups]
+        h = int(max(heights))
+        pad, gap = max(2, h // 5), max(8, h // 2 + 4)
+        boxes = []
+        for g in groups:
+            x1, y1 = int(min(c[1] for c in g)) - pad, int(min(c[2] for c in g)) - pad
+            x2, y2 = int(max(c[3] for c in g)) + pad, int(max(c[4] for c in g)) + pad
+            boxes.append((max(x1, 0), max(y1, 0), min(x2, img.shape[1]), min(y2, img.shape[0])))
+        return cls(img, groups, boxes, pad, gap, float(np.median(heights)))
+
+    def read(self, reading: str) -> list[Digit]:
+        """The numbers, centres in the view's pixels, in one of NUMBER_READINGS."""
+        if not self.boxes:
+            return []
+        page = self.img if reading == "printed" else glyphs_only(self.img, [c for g in self.groups for c in g], self.pad)
+        return read_numbers(page, self.boxes, self.gap)
+
+
+def half_turn_boxes(boxes: list[tuple], hw: tuple[int, int]) -> list[tuple]:
+    """(text, x1, y1, x2, y2) glyph boxes of an image, in the image turned by half a turn."""
+    h, w = hw
+    return [(t, w - x2, h - y2, w - x1, h - y1) for t, x1, y1, x2, y2 in boxes]

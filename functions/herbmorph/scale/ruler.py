@@ -18,7 +18,8 @@ import numpy as np
 from ..results import Digit
 from .confirm import RulerReading, confirm_spacing, grows_along
 from .spacing import SpacingEstimate, paper_px_per_unit
-from .views import ViewReading, axis_to_crop, cross_to_crop, digits_in_crop, read_views
+from .ocr import NUMBER_READINGS
+from .views import ViewReading, axis_to_crop, cross_to_crop, digits_in_crop, prepare_views, read_views
 
 __all__ = ["RulerReading", "read_ruler"]
 
@@ -79,50 +80,71 @@ def _finish(reading: RulerReading, view: ViewReading, digits_crop: list[Digit], 
 
 
 def read_ruler(crop_rgb: np.ndarray, min_conf: float = 75.0) -> RulerReading:
-    """The scale of one ruler crop, or a null with the first reason; digits count as read above
-    ``min_conf``."""
+    """The scale of one ruler crop, or a null with the reason of its best-supported reading;
+    digits count as read above ``min_conf``.
+
+    Readings are asked for in order of cost, and the first the ticks confirm wins: the numbers
+    as printed in both upright views, then the glyph-only reading, then (when no reading found
+    three numbers in sequence) the same in the other polarity."""
     gray = _gray(crop_rgb)
-    views = read_views(gray, min_conf)
-    if max(v.support for v in views)[0] < 3:
+    tried: list[ViewReading] = []
+    reasons: list[tuple[tuple[int, float], str]] = []  # (support of the view, why it failed)
+    for other_polarity in (False, True):
+        if other_polarity and max(v.support for v in tried)[0] >= 3:
+            break
         # Polarity by the median fails on a dark ruler in a crop of mostly light paper (or the
         # reverse): read the other polarity too before giving up.
-        views += read_views(gray, min_conf, other_polarity=True)
-    views.sort(key=lambda v: v.support, reverse=True)
-    reasons: list[str] = []
-    # Best-supported view first; another reading of the numbers may still confirm where the
-    # best one's fits do not (each is a separate witness, judged by the same rules).
-    for view in [v for v in views if v.fits] or views[:1]:
-        peers = [replace(f, px_per_unit=f.px_per_unit / o.scale * view.scale)
-                 for o in views if o is not view for f in o.fits]
-        reading = _read_fits(view, peers, gray, crop_rgb, reasons, min_conf)
-        if reading is not None:
-            return reading
-    best = views[0]
-    return RulerReading(px_per_cm=None, reason=reasons[0], digits=digits_in_crop(best, gray.shape),
+        prepared = prepare_views(gray, other_polarity)
+        for reading in NUMBER_READINGS:
+            batch = read_views(prepared, reading, min_conf)
+            tried += batch
+            # Best-supported view first; another reading of the numbers may still confirm where
+            # the best one's fits do not (each is a separate witness, judged by the same rules).
+            for view in sorted((v for v in batch if v.fits), key=lambda v: v.support, reverse=True):
+                found = _confirm_fits(view, _peers(view, tried), gray, crop_rgb, reasons)
+                if found is not None:
+                    return found
+    tried.sort(key=lambda v: v.support, reverse=True)
+    best = tried[0]
+    if not best.fits:  # no view found 3 numbers in sequence: two, with fine ticks, may do
+        found = _confirm_pair(best, _peers(best, tried), gray, crop_rgb, reasons, min_conf)
+        if found is not None:
+            return found
+    why = max(reasons, key=lambda sr: sr[0])[1]  # the first reason among the best supported
+    return RulerReading(px_per_cm=None, reason=why, digits=digits_in_crop(best, gray.shape),
                         rotation=best.k * 90)
 
 
-def _read_fits(view: ViewReading, peers: list[SpacingEstimate], gray: np.ndarray, crop_rgb: np.ndarray,
-               reasons: list[str], min_conf: float) -> RulerReading | None:
+def _peers(view: ViewReading, tried: list[ViewReading]) -> list[SpacingEstimate]:
+    """The other readings' fits, in ``view``'s pixels."""
+    return [replace(f, px_per_unit=f.px_per_unit / o.scale * view.scale)
+            for o in tried if o is not view for f in o.fits]
+
+
+def _confirm_fits(view: ViewReading, peers: list[SpacingEstimate], gray: np.ndarray, crop_rgb: np.ndarray,
+                  reasons: list) -> RulerReading | None:
     """The first of a view's digit fits the ticks confirm, or None (reasons appended)."""
     for est in view.fits:
         reading, why = confirm_spacing(view, est, allow_cm_level=True, peers=peers)
         if reading:
             return _finish(reading, view, digits_in_crop(view, gray.shape), crop_rgb)
-        reasons.append(why)
-    if view.fits:
-        return None
-    # Two confident digits are too few to define a scale alone; with a resolved mm or
-    # 1/16-inch lattice behind them they may still do (cm-level checks are not enough).
+        reasons.append((view.support, why))
+    return None
+
+
+def _confirm_pair(view: ViewReading, peers: list[SpacingEstimate], gray: np.ndarray, crop_rgb: np.ndarray,
+                  reasons: list, min_conf: float) -> RulerReading | None:
+    """Two confident digits are too few to define a scale alone; with a resolved mm or
+    1/16-inch lattice behind them they may still do (cm-level checks are not enough)."""
     paper = paper_px_per_unit([d for d in view.digits])
     if paper is not None and not grows_along(paper):
-        reasons.append("the two numbers read decrease along the ruler: one of them is misread")
+        why = "the two numbers read decrease along the ruler: one of them is misread"
     elif paper is not None:
         reading, why = confirm_spacing(view, paper, allow_cm_level=False, peers=peers)
         if reading:
             return _finish(reading, view, digits_in_crop(view, gray.shape), crop_rgb)
-        reasons.append(why)
     else:
         n = sum(d.conf > min_conf for d in view.digits)
-        reasons.append(f"ruler numbers unreadable ({n} confident digit(s), need 3 in sequence)")
+        why = f"ruler numbers unreadable ({n} confident digit(s), need 3 in sequence)"
+    reasons.insert(0, (view.support, why))
     return None

@@ -2,7 +2,9 @@
 
 A crop is read in the two quarter turns that lay its long axis along x (the ruler may be upside
 down); each view keeps its OCR image, its unfiltered tick image and the numbers found on it, in
-the view's upscaled pixels, with the maps back to the crop's own frame.
+the view's upscaled pixels, with the maps back to the crop's own frame. A crop is prepared once
+(upscale, filter, glyph blobs) and read lazily: the reader asks for a second reading of the
+numbers, or the other polarity, only when the first is not confirmed.
 """
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..results import Digit
-from .ocr import (OCR_DIGIT_PX, OCR_MAX_UPSCALE, cc_char_boxes, dark_body, prepare_for_ocr,
-                  tesseract_digits, tick_view)
+from .ocr import (NUMBER_READINGS, OCR_DIGIT_PX, OCR_MAX_UPSCALE, NumberLayout, cc_char_boxes, dark_body,
+                  half_turn_boxes, ocr_image, tick_view, upscale_for)
 from .spacing import SpacingEstimate, fit_digit_rows
 
 
@@ -62,6 +64,7 @@ class ViewReading:
     digit_height: float
     tick_img: np.ndarray | None = None  # same geometry, *unfiltered*: the bilateral filter
                                          # smears 1-px mm ticks into the background
+    reading: str = "printed"             # which of ocr.NUMBER_READINGS
 
     @property
     def support(self) -> tuple[int, float]:
@@ -71,28 +74,80 @@ class ViewReading:
         return (len({d.value for d in f.digits}), -f.residual_px)
 
 
-def read_view(k: int, gray_upright: np.ndarray, min_conf: float, flip: bool | None = None) -> list[ViewReading]:
-    """OCR one upright view, one ViewReading per number reading (see ``ocr.tesseract_digits``).
-    ``flip`` forces the polarity (None: dark-bodied views are inverted)."""
-    img, f = prepare_for_ocr(gray_upright, flip=flip)
+@dataclass
+class PreparedView:
+    """One upright view of a crop, ready to read: its OCR and tick images, its upscale, and its
+    glyph blobs. The number layout (which may need Tesseract's own layout pass) is found on
+    first use, in the thread that reads the view."""
+
+    k: int
+    img: np.ndarray
+    ticks: np.ndarray
+    scale: float
+    blobs: list[tuple]
+    _layout: NumberLayout | None = None
+
+    @property
+    def layout(self) -> NumberLayout:
+        if self._layout is None:
+            self._layout = NumberLayout.find(self.img, self.blobs)
+        return self._layout
+
+    def half_turned(self) -> "PreparedView":
+        """The same view turned by half a turn (the ruler upside down). Resampling, the
+        bilateral filter, both thresholds and the connected components are all symmetric under
+        a half turn, so the arrays and blobs are turned rather than computed again."""
+        return PreparedView((self.k + 2) % 4, np.ascontiguousarray(self.img[::-1, ::-1]),
+                            np.ascontiguousarray(self.ticks[::-1, ::-1]), self.scale,
+                            half_turn_boxes(self.blobs, self.img.shape))
+
+
+def prepare_view(k: int, gray_upright: np.ndarray, flip: bool | None = None) -> PreparedView:
+    """Upscale, polarity and glyph blobs of one upright view. ``flip`` forces the polarity
+    (None: dark-bodied views are inverted)."""
+    f = upscale_for(gray_upright)
+    ticks = tick_view(gray_upright, f, flip)
+    img = ocr_image(ticks)
+    blobs = cc_char_boxes(img)
     # Size the upscale by the digits themselves, not the crop: a wide ruler with small numbers
     # would otherwise hand Tesseract 15-px glyphs.
-    blobs = cc_char_boxes(img)
     if blobs:
         h_digit = float(np.median([b[4] - b[2] for b in blobs]))
         want = min(OCR_MAX_UPSCALE, f * OCR_DIGIT_PX / max(h_digit, 1.0))
         if h_digit < 0.75 * OCR_DIGIT_PX and want > f * 1.15:
-            img, f = prepare_for_ocr(gray_upright, want, flip=flip)
-    readings, h = tesseract_digits(img)
-    ticks = tick_view(gray_upright, f, flip)
-    views = []
-    for digits in readings.values():
-        confident = [d for d in digits if d.conf > min_conf]
-        views.append(ViewReading(k, img, f, digits, fit_digit_rows(confident, row_tol=max(6.0, 0.5 * h)), h, ticks))
-    return views
+            f = upscale_for(gray_upright, want)
+            ticks = tick_view(gray_upright, f, flip)
+            img = ocr_image(ticks)
+            blobs = cc_char_boxes(img)
+    return PreparedView(k, img, ticks, f, blobs)
 
 
-def _view_threads() -> int:
+def prepare_views(gray: np.ndarray, other_polarity: bool = False) -> list[PreparedView]:
+    """The two upright views of a crop (see ``upright_views``), prepared once and half-turned.
+    ``other_polarity``: the polarity the median did not choose (it fails on a dark ruler in a
+    crop of mostly light paper, or the reverse)."""
+    k = 0 if gray.shape[1] >= gray.shape[0] else 1
+    g = np.ascontiguousarray(np.rot90(gray, k))
+    view = prepare_view(k, g, flip=(not dark_body(g)) if other_polarity else None)
+    return [view, view.half_turned()]
+
+
+def read_as(view: PreparedView, reading: str, min_conf: float) -> ViewReading:
+    """One reading (of ocr.NUMBER_READINGS) of a prepared view, with its digit-spacing fits."""
+    lay = view.layout
+    digits = lay.read(reading)
+    confident = [d for d in digits if d.conf > min_conf]
+    fits = fit_digit_rows(confident, row_tol=max(6.0, 0.5 * lay.height))
+    return ViewReading(view.k, view.img, view.scale, digits, fits, lay.height, view.ticks, reading)
+
+
+def read_view(k: int, gray_upright: np.ndarray, min_conf: float, flip: bool | None = None) -> list[ViewReading]:
+    """Every reading of one upright view."""
+    view = prepare_view(k, gray_upright, flip)
+    return [read_as(view, r, min_conf) for r in NUMBER_READINGS]
+
+
+def reading_threads() -> int:
     """2, unless this process was sized to one core: ``HERBMORPH_THREADS`` (set by a runtime slot
     from the FDL's ``cpu``, and by a batch worker from ``--threads``), else the CPUs it may run on.
     Not ``OMP_NUM_THREADS``: importing Ultralytics sets that to 1 wherever it was unset."""
@@ -103,16 +158,12 @@ def _view_threads() -> int:
         return min(2, cpus)
 
 
-def read_views(gray: np.ndarray, min_conf: float, other_polarity: bool = False) -> list[ViewReading]:
-    """Both upright views, read side by side: most of the time is Tesseract, which releases the
-    GIL, so two views use two cores where the machine has them (same views, same order)."""
-    def read(kg: tuple[int, np.ndarray]) -> list[ViewReading]:
-        k, g = kg
-        return read_view(k, g, min_conf, flip=(not dark_body(g)) if other_polarity else None)
-
-    if _view_threads() == 1:
-        return [v for kg in upright_views(gray) for v in read(kg)]
-    return [v for vs in _view_pool().map(read, upright_views(gray)) for v in vs]
+def read_views(views: list[PreparedView], reading: str, min_conf: float) -> list[ViewReading]:
+    """One reading of each prepared view, side by side: most of the time is Tesseract, which
+    releases the GIL, so two views use two cores where the machine has them (same order)."""
+    if reading_threads() == 1:
+        return [read_as(v, reading, min_conf) for v in views]
+    return list(_view_pool().map(lambda v: read_as(v, reading, min_conf), views))
 
 
 _pool: tuple[int, ThreadPoolExecutor] | None = None
