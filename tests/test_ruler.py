@@ -187,3 +187,53 @@ def test_dual_ruler_inch_numbers_are_not_confirmed_by_half_cm_harmonics():
     img = cv2.cvtColor(cv2.imread(str(Path(__file__).parent / "data" / "dual-ruler-20ppc.png")), cv2.COLOR_BGR2RGB)
     r = read_ruler(img)
     assert r.px_per_cm is not None and abs(r.px_per_cm / 20.55 - 1) < 0.02, (r.px_per_cm, r.method, r.reason)
+
+
+def _target_beside_a_table(ppc: float, seed: int):
+    """A colour target's strip at the bottom of a crop whose rest is a printed table of figures
+    (a Golden Thread target's patches come with one): (image, the table's height, the scale's
+    numbers (rows in the image), px/cm)."""
+    import cv2
+
+    from herbmorph.synth.targets import render_target
+
+    d = render_target(np.random.default_rng([int(ppc), seed]), ppc)
+    strip = d.image
+    h, w = strip.shape[:2]
+    table_h = int(min(4 * h, 0.7 * w - h))  # the crop stays longer than it is wide, as a ruler box
+    canvas = np.full((table_h + h, w, 3), 200, np.uint8)
+    rng = np.random.default_rng(seed)
+    pitch = ppc * 2.54 / 4  # columns at a quarter inch, like the patches they describe
+    scale = 0.35 * pitch / 22  # FONT_HERSHEY_SIMPLEX digits: ~22 px tall at scale 1
+    for y in np.arange(pitch / 2, table_h - 4, pitch / 2):
+        for x in np.arange(5, w - 5 * 20 * scale, pitch * 1.6):
+            cv2.putText(canvas, f"{rng.uniform(-40, 80):.2f}", (int(x), int(y)), cv2.FONT_HERSHEY_SIMPLEX,
+                        scale, (20, 20, 20), max(1, int(scale * 2)), cv2.LINE_AA)
+    canvas[table_h:] = strip
+    numbers = [(g["bbox"][1] + table_h, g["bbox"][3] + table_h) for g in d.digits if g.get("unit") in ("cm", "inch")]
+    return canvas, table_h, numbers, d.px_per_cm
+
+
+@pytest.mark.parametrize("ppc,seed", [(45.0, 1), (60.0, 3), (100.0, 4), (120.0, 7)])
+def test_a_crop_is_tightened_to_its_ruler_strip(ppc, seed):
+    """A candidate box around a colour target at a sheet's edge also holds the table of the
+    patches' values; cut down to its tick comb, the crop keeps the strip and drops the table,
+    and the strip is read."""
+    from herbmorph.scale.frames import Frame, tightened
+
+    img, table_h, numbers, truth = _target_beside_a_table(ppc, seed)
+    assert numbers
+    t = tightened(Frame(img, np.eye(3), 1.0))
+    assert t is not None
+    top = -t.to_crop[1, 2]  # the tightened crop's first row in the original crop
+    assert top >= 0.5 * table_h  # most of the table is gone ...
+    assert any(top <= y0 and y1 <= top + t.crop.shape[0] for y0, y1 in numbers)  # the scale's numbers stay
+    r = read_ruler(t.crop)
+    assert r.px_per_cm is not None and abs(r.px_per_cm / truth - 1) <= 0.02, r.reason
+
+
+def test_a_crop_without_a_comb_is_not_tightened():
+    from herbmorph.scale.frames import Frame, tightened
+
+    paper = np.random.default_rng(0).normal(200, 3, (400, 1600, 3)).clip(0, 255).astype(np.uint8)
+    assert tightened(Frame(paper, np.eye(3), 1.0)) is None

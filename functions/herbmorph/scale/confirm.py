@@ -158,6 +158,13 @@ def confirm_spacing(view: ViewReading, est: SpacingEstimate, allow_cm_level: boo
         span = (min(d.x for d in est.digits) - 1.2 * d_up, max(d.x for d in est.digits) + 1.2 * d_up)
         lat = lattice_either_polarity(tick_img, d_up / n, exclude=bands, min_extent=extent,
                                       upscale=view.scale, x_range=span, y_range=near)
+        if lat is None and n >= 8 and allow_cm_level:
+            # Small numbers printed between fine ticks (a colour target's cm scale) share their
+            # rows: no digit-free row is left. A comb of 8 or more ticks per numbered unit is
+            # not something three numbers in sequence make, so their rows may be measured (not
+            # for a mere pair of numbers: a table of figures in fixed-pitch type is such a comb).
+            lat = lattice_either_polarity(tick_img, d_up / n, min_extent=extent,
+                                          upscale=view.scale, x_range=span, y_range=near)
         if lat is None:
             continue
         if lat.snr < MIN_SNR or lat.dominance < MIN_DOMINANCE:

@@ -22,10 +22,10 @@ from ..config import Settings
 from ..errors import brief
 from ..models import load_yolo, model_info, resolve_device
 from ..results import Digit, ScaleResult
-from .frames import Frame, crop_candidate, view_of
+from .frames import Frame, crop_candidate, tightened, view_of
 from .proposals import find_proposals
 from .ruler import RulerReading, read_ruler
-from .views import reading_threads
+from .views import reader_pool, reading_threads
 
 log = logging.getLogger(__name__)
 
@@ -194,21 +194,34 @@ class ScalePredictor:
     def _predict(self, rgb: np.ndarray, conf: float | None) -> ScaleResult:
         view = view_of(rgb)
         gray = cv2.cvtColor(view.rgb, cv2.COLOR_RGB2GRAY)
-        candidates = candidate_boxes(self.detect(view.rgb, conf), find_proposals(gray))
+        if reading_threads() > 1:  # the two witnesses side by side: the detector, then the ticks
+            proposals = reader_pool().submit(find_proposals, gray)
+            candidates = candidate_boxes(self.detect(view.rgb, conf), proposals.result())
+        else:
+            candidates = candidate_boxes(self.detect(view.rgb, conf), find_proposals(gray))
         if not candidates:
             return ScaleResult.null("no scale bar detected", model=self.info)
-        results = []
+        results, read = [], []
         for box, conf in candidates:
             frame = crop_candidate(rgb, view, box, CROP_MARGIN)
             if frame is None:
                 continue
-            try:
-                reading = read_ruler(frame.crop)
-            except Exception as exc:  # noqa: BLE001 — one bad candidate must not hide the next
-                log.exception("reading a ruler candidate failed")
-                reading = RulerReading(px_per_cm=None, reason=f"reader failed: {brief(exc)}")
-            result = reading_to_result(reading, frame, conf, rgb.shape[:2], self.info)
+            result = self._read(frame, conf, rgb.shape[:2])
             if result.status == "ok":
                 return result
             results.append(result)
+            read.append((frame, conf))
+        # A second look, only where every candidate failed: each cut down to its tick comb.
+        for frame, conf in read:
+            tight = tightened(frame)
+            if tight is not None and (result := self._read(tight, conf, rgb.shape[:2])).status == "ok":
+                return result
         return results[0] if results else ScaleResult.null("scale box too small to read", model=self.info)
+
+    def _read(self, frame: Frame, conf: float, hw: tuple[int, int]) -> ScaleResult:
+        try:
+            reading = read_ruler(frame.crop)
+        except Exception as exc:  # noqa: BLE001 — one bad candidate must not hide the next
+            log.exception("reading a ruler candidate failed")
+            reading = RulerReading(px_per_cm=None, reason=f"reader failed: {brief(exc)}")
+        return reading_to_result(reading, frame, conf, hw, self.info)

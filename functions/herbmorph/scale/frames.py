@@ -18,9 +18,14 @@ import numpy as np
 
 from ..affine import map_box, map_points, scaling, shift, turn_keeping_all
 from .proposals import dominant_skew
+from .ticks import comb_rows
 
 VIEW_LONG_SIDE = 2000
 READ_LONG_SIDE = 7000
+TIGHT_MARGIN = 2.5     # a tightened crop keeps this many comb widths on each side of the comb,
+TIGHT_MIN_REL = 0.02   # and at least this share of its length: the numbers printed beside the
+                       # ticks, and the ruler's body (a strip about 1/40 as wide as long and more)
+TIGHT_MAX_SHARE = 0.6  # a crop is tightened only where that leaves at most this share of it
 
 
 @dataclass
@@ -43,6 +48,10 @@ class Frame:
     def to_original(self, x: float, y: float) -> tuple[float, float]:
         p = map_points(np.linalg.inv(self.to_crop), [x, y])[0]
         return float(p[0]), float(p[1])
+
+    def sub(self, x1: int, y1: int, x2: int, y2: int) -> "Frame":
+        """The part of this frame's crop between those crop pixels, as a frame of its own."""
+        return Frame(np.ascontiguousarray(self.crop[y1:y2, x1:x2]), shift(-x1, -y1) @ self.to_crop, self.scale)
 
     def box_to_original(self, box) -> list[float]:
         """The axis-aligned box, in original pixels, around a crop-pixel box (turned, if the
@@ -109,3 +118,26 @@ def crop_candidate(rgb: np.ndarray, view: View, box, margin: float) -> Frame | N
         return Frame(np.ascontiguousarray(crop), to_crop, sub_f)
     crop = cv2.warpAffine(sub, warp[:2], (cw, ch), flags=cv2.INTER_LINEAR, borderValue=(128, 128, 128))
     return Frame(crop, to_crop, sub_f)
+
+
+def tightened(frame: Frame) -> Frame | None:
+    """The crop cut down, across the ruler, to its strongest tick comb and what lies beside it;
+    None when it has no comb or is already about that tight.
+
+    A candidate box holds what the detector or the tick search saw around the ruler: a colour
+    target's numbered patches and the printed table of their values, at the sheet's edge, give
+    the reader more numbers than the ruler has, and glyph rows of their own. Read alone, the
+    ruler's strip is read."""
+    gray = cv2.cvtColor(frame.crop, cv2.COLOR_RGB2GRAY) if frame.crop.ndim == 3 else frame.crop
+    h, w = gray.shape
+    vertical = h > w
+    rows = comb_rows(np.ascontiguousarray(gray.T) if vertical else gray)
+    if rows is None:
+        return None
+    lo, hi = rows
+    margin = max(TIGHT_MARGIN * (hi - lo), TIGHT_MIN_REL * max(h, w))
+    across = w if vertical else h
+    a, b = max(0, int(lo - margin)), min(across, int(np.ceil(hi + margin)))
+    if b - a > TIGHT_MAX_SHARE * across or b - a < 4:
+        return None
+    return frame.sub(a, 0, b, h) if vertical else frame.sub(0, a, w, b)

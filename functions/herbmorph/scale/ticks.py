@@ -211,3 +211,46 @@ def alternation_power(gray: np.ndarray, periods, x_range: tuple[float, float],
             best = np.maximum(best, np.abs(ph @ x.astype(np.float32)) ** 2 / var)
     best[periods > x1 - x0] = 0.0
     return best
+
+
+BAND_ROWS = 96          # a crop's height is cut into this many row bands to find its tick comb
+COMB_MIN_SNR = 12.0     # a comb's line stands this far above the band's median power (as MIN_SNR)
+COMB_MIN_PERIODS = 10   # a comb spans at least this many periods of the band ...
+COMB_MIN_PERIOD_PX = 3  # ... each at least this long
+COMB_DETREND_PX = 65    # shading and label edges are slower than this
+COMB_MIN_CONTRAST = 6.0  # grey levels of profile standard deviation: paper texture stays below
+
+
+def comb_rows(gray: np.ndarray) -> tuple[int, int] | None:
+    """The rows (an upright crop, the ruler along x) of its strongest periodic comb, or None.
+
+    A generous candidate box around a ruler printed beside other things (a colour target's
+    patches and the table of their values) holds more printed figures than ruler numbers; the
+    comb's rows say where the ruler itself runs. Scale-free: each band's whole row is one
+    spectrum, so any period from COMB_MIN_PERIOD_PX to a tenth of the length is seen. The comb
+    is the band whose line stands highest above its spectrum's median, with the neighbouring
+    bands that share its period."""
+    h, w = gray.shape
+    rows = max(2, int(round(h / BAND_ROWS)))
+    n = h // rows
+    if n < 3 or w < 8 * COMB_MIN_PERIODS:
+        return None
+    ink = 255.0 - gray[:n * rows].reshape(n, rows, w).mean(axis=1, dtype=np.float32)
+    x = ink - uniform_filter1d(ink, size=COMB_DETREND_PX, axis=1, mode="nearest")
+    x -= x.mean(axis=1, keepdims=True)
+    spec = np.abs(np.fft.rfft(x * np.hanning(w).astype(np.float32), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(w)
+    allowed = (freqs >= COMB_MIN_PERIODS / w) & (freqs <= 1.0 / COMB_MIN_PERIOD_PX)
+    peak_bin = np.argmax(spec[:, allowed], axis=1) + int(np.argmax(allowed))
+    snr = spec[np.arange(n), peak_bin] / np.maximum(np.median(spec[:, allowed], axis=1), 1e-9)
+    snr[x.std(axis=1) < COMB_MIN_CONTRAST] = 0.0
+    best = int(np.argmax(snr))
+    if snr[best] < COMB_MIN_SNR:
+        return None
+    same = (snr >= COMB_MIN_SNR) & (np.abs(peak_bin - peak_bin[best]) <= max(1, 0.03 * peak_bin[best]))
+    lo = hi = best
+    while lo > 0 and same[lo - 1]:
+        lo -= 1
+    while hi < n - 1 and same[hi + 1]:
+        hi += 1
+    return lo * rows, (hi + 1) * rows

@@ -163,13 +163,13 @@ def read_views(views: list[PreparedView], reading: str, min_conf: float) -> list
     releases the GIL, so two views use two cores where the machine has them (same order)."""
     if reading_threads() == 1:
         return [read_as(v, reading, min_conf) for v in views]
-    return list(_view_pool().map(lambda v: read_as(v, reading, min_conf), views))
+    return list(reader_pool().map(lambda v: read_as(v, reading, min_conf), views))
 
 
 _pool: tuple[int, ThreadPoolExecutor] | None = None
 
 
-def _view_pool() -> ThreadPoolExecutor:
+def reader_pool() -> ThreadPoolExecutor:
     """Two threads kept for the process's life: each keeps its Tesseract engines loaded
     (``ocr.engine`` is per thread), where a pool per call would load them again every time.
     Made anew after a fork (batch workers and the runtime's zygote fork), whose child has no
