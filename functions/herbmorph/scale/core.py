@@ -125,6 +125,16 @@ def reading_to_result(reading: RulerReading, frame: Frame, det_conf: float,
     return ScaleResult(status="ok", px_per_cm=round(px_per_cm, 3), method=reading.method, **common)
 
 
+def coarse_proposals(gray: np.ndarray, seen: list[list[float]]) -> list[tuple[float, ...]]:
+    """Tick-comb proposals on the view at half size, where combs of twice the search's longest
+    period fall inside it: a high-resolution scan's 1/8-inch ticks (an inch-only colour target
+    at 240 px/cm has them 15 view pixels apart). Boxes in view pixels, those already read left
+    out."""
+    half = cv2.resize(gray, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    boxes = [tuple(2.0 * v for v in p.box) for p in find_proposals(half)]
+    return [b for b in boxes if not any(covers_smaller(b, s, 0.5) for s in seen)][:MAX_PROPOSALS]
+
+
 @contextmanager
 def opencv_threads(n: int):
     """OpenCV's own threads for the duration of the stage. Importing Ultralytics turns them off
@@ -211,10 +221,15 @@ class ScalePredictor:
                 return result
             results.append(result)
             read.append((frame, conf))
-        # A second look, only where every candidate failed: each cut down to its tick comb.
+        # A second look, only where every candidate failed: each cut down to its tick comb; then
+        # combs too coarse for the first search (see coarse_proposals).
         for frame, conf in read:
             tight = tightened(frame)
             if tight is not None and (result := self._read(tight, conf, rgb.shape[:2])).status == "ok":
+                return result
+        for box in coarse_proposals(gray, [b for b, _ in candidates]):
+            frame = crop_candidate(rgb, view, box, CROP_MARGIN)
+            if frame is not None and (result := self._read(frame, 0.0, rgb.shape[:2])).status == "ok":
                 return result
         return results[0] if results else ScaleResult.null("scale box too small to read", model=self.info)
 

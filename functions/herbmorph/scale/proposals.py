@@ -45,7 +45,7 @@ def dominant_skew(gray: np.ndarray) -> float:
     small = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else gray
     edges = cv2.Canny(small, 50, 150)
     min_len = 0.12 * max(small.shape)
-    lines = cv2.HoughLinesP(edges, 1, np.pi / 720, threshold=80, minLineLength=min_len, maxLineGap=6)
+    lines = cv2.HoughLinesP(edges, 1, np.pi / 360, threshold=80, minLineLength=min_len, maxLineGap=6)
     if lines is None:
         return 0.0
     x1, y1, x2, y2 = np.asarray(lines, float).reshape(-1, 4).T
