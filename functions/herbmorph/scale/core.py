@@ -130,6 +130,8 @@ def coarse_proposals(gray: np.ndarray, seen: list[list[float]]) -> list[tuple[fl
     period fall inside it, and are seen whole: an inch-only colour target's 1/8-inch ticks on a
     7690x10314 scan lie 15 view pixels apart, and the first search saw them only in fragments,
     ranked below two other proposals. Boxes in view pixels, those already read left out."""
+    if min(gray.shape) < 2:
+        return []
     half = cv2.resize(gray, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
     boxes = [tuple(2.0 * v for v in p.box) for p in find_proposals(half)]
     return [b for b in boxes if not any(covers_smaller(b, s, 0.5) for s in seen)][:MAX_PROPOSALS]
