@@ -10,7 +10,7 @@ from conftest import REAL_SHEETS, REPO, SAMPLES
 from herbmorph.area import validate_event
 from herbmorph.results import ErrorDocument, ResultDocument, from_json
 from herbmorph.scale.core import plausibility_reason
-from herbmorph.segment.core import Letterbox, mask_to_original
+from herbmorph.segment.masks import Letterbox, ProtoGrid, mask_extent, organ_mask
 
 OPENDS = REPO.parent / "shared" / "reference" / "opends-0.4"
 
@@ -21,13 +21,16 @@ def test_letterbox_round_trip():
     assert lb.pad_x == 0 and lb.pad_y == 0
     lb = Letterbox.fit((300, 600), (640, 640))
     assert lb.gain == pytest.approx(640 / 600) and lb.pad_y == pytest.approx((640 - 320) / 2)
-    mask = np.zeros((640, 640), np.float32)
-    # original square x 100..200, y 50..150 → mask coordinates via gain and pad
-    g, py = lb.gain, lb.pad_y
-    mask[int(50 * g + py):int(150 * g + py), int(100 * g):int(200 * g)] = 1
-    local, x0, y0 = mask_to_original(mask, np.array([90, 40, 210, 160]), lb, (300, 600))
-    assert (x0, y0) == (90, 40)
+    # one prototype (logits at 1/4 of the model input) positive on the square x 100..200, y 50..150
+    grid = ProtoGrid(lb, 4.0)
+    cells = np.arange(160) + 0.5
+    xs, ys = grid.to_orig(cells, lb.pad_x), grid.to_orig(cells, lb.pad_y)
+    inside = ((ys >= 50) & (ys < 150))[:, None] & ((xs >= 100) & (xs < 200))[None, :]
+    protos = np.where(inside, 5.0, -5.0).astype(np.float32)[None]
+    local, x0, y0 = organ_mask(np.ones(1, np.float32), protos, np.array([100.0, 50, 200, 150]), grid, (300, 600))
+    assert abs(x0 - 100) <= 4 and abs(y0 - 50) <= 4
     assert abs(int(local.sum()) - 100 * 100) < 0.05 * 100 * 100
+    assert mask_extent(local, x0, y0) == pytest.approx([100, 50, 200, 150], abs=3)
 
 
 def test_measure_sample_sheet(pipeline):

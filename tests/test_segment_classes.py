@@ -72,18 +72,19 @@ def test_user_model_detections_take_the_class_of_their_name(user_model, caplog):
     raw = predictor._infer(predictor.preprocess(rgb), 64, 0.0001)
     got = predictor.postprocess(raw, rgb.shape[:2], 64, 0.0001).organs
     ours = {"Fruits": "fruit", "Leaves": "leaf", "Stalks": "stem"}
-    confs, classes = raw.boxes.conf.numpy(), raw.boxes.cls.numpy().astype(int)
-    boxes = raw.boxes.xyxy.numpy()
+    confs, classes = raw.scores, raw.classes
     order = np.argsort(-confs, kind="stable")
-    want = [([round(float(v), 1) for v in boxes[i]], ours[USER_NAMES[classes[i]]]) for i in order
+    want = [(round(float(confs[i]), 4), ours[USER_NAMES[classes[i]]]) for i in order
             if USER_NAMES[classes[i]] in ours]
     dropped = [USER_NAMES[classes[i]] for i in order if USER_NAMES[classes[i]] not in ours]
     assert dropped, "the model's raw output includes non-organ detections, so dropping them is exercised"
     assert got, "organ detections come through"
-    # in confidence order, each organ is the raw detection of its box, under the class its *name* says
+    # a user's weights with no calibration beside them: confidences are the raw scores, said so
+    assert predictor.info.calibration.startswith("none") and all(o.confidence == o.raw_confidence for o in got)
+    # in confidence order, each organ is the raw detection of its score, under the class its *name* says
     # (the predictor may still drop a detection whose mask is empty at this size: a subsequence)
     it = iter(want)
-    assert all(any((o.bbox, o.class_) == w for w in it) for o in got)
+    assert all(any((o.raw_confidence, o.class_) == w for w in it) for o in got)
     assert {o.class_ for o in got} <= set(ours.values())
     by_index = dict(enumerate(("leaf", "stem", "flower", "fruit", "root", "seed")))
     assert any(by_index[int(c)] != ours.get(USER_NAMES[int(c)]) for c in classes), \

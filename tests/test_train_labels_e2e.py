@@ -16,6 +16,8 @@ from conftest import REPO
 from tinysheets import draw_sheet, draw_sheets, write_coco
 
 from herbmorph.config import Settings
+from herbmorph.models import file_sha256
+from herbmorph.segment.calibration import Calibration, Curve, save
 from herbmorph.results import ORGAN_CLASSES
 from herbmorph.segment.core import SegmentPredictor
 
@@ -51,6 +53,10 @@ def _leaf_confidence(organs, leaves) -> list[float]:
 def test_train_on_a_coco_export_then_measure_with_the_result(tmp_path):
     json_path = write_coco(tmp_path / "export", draw_sheets(6, seed=0), NAMES, IDS)
     models = tmp_path / "herbarium-model"
+    models.mkdir()
+    stale = models / "segment.calibration.json"  # an earlier run's calibration, fitted on the starting weights
+    save(Calibration(file_sha256(str(REPO / "models" / "segment.pt")), {"leaf": Curve((0.1, 0.9), (0.0, 1.0))},
+                     0.01), stale)
     p = _cli("train", "--labels", str(json_path), "--models-dir", str(models), "--epochs", "1",
              "--imgsz", str(IMGSZ), "--batch", "4", "--device", "cpu")
     assert p.returncode == 0, p.stderr[-3000:]
@@ -64,6 +70,8 @@ def test_train_on_a_coco_export_then_measure_with_the_result(tmp_path):
     assert record["images"]["train"] == 5 and record["images"]["val"] == 1
     assert record["run"]["epochs_done"] == 1 and record["weights"]["sha256"] != record["init"]["sha256"]
     assert 0 < record["weights"]["bytes"] < 20e6
+    # new weights: no calibration may apply to them (it was fitted on others), and the record says so
+    assert not stale.exists() and record["calibration"].startswith("none")
     card = (models / "MODEL_CARD.md").read_text()
     assert "| leaf | `Leaves` | 12 |" in card and "not organs: `ruler`" in card
 
@@ -75,6 +83,7 @@ def test_train_on_a_coco_export_then_measure_with_the_result(tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     doc = json.loads((out / "new.jpg.json").read_text())
     assert doc["models"]["segment"]["sha256"] == record["weights"]["sha256"]
+    assert doc["models"]["segment"]["calibration"].startswith("none")
     assert doc["organs"] and {o["class"] for o in doc["organs"]} <= set(ORGAN_CLASSES)
     leaves = _leaf_boxes(new)
     tuned = _leaf_confidence(doc["organs"], leaves)
@@ -86,6 +95,9 @@ def test_train_on_a_coco_export_then_measure_with_the_result(tmp_path):
 
     # The epoch taught the leaves under their own name: the starting model was less sure of them.
     start = SegmentPredictor(Settings(conf=0.05, imgsz=IMGSZ, device="cpu")).setup()
+    start.calibration = None  # its raw scores, as the tuned model's (uncalibrated) confidences are
     before = start.predict(np.asarray(new.image)).organs
-    was = _leaf_confidence([{"class": o.class_, "confidence": o.confidence, "bbox": o.bbox} for o in before], leaves)
+    # raw scores on both sides: the shipped model's calibrated confidences are another scale
+    was = _leaf_confidence([{"class": o.class_, "confidence": o.raw_confidence, "bbox": o.bbox} for o in before],
+                           leaves)
     assert np.mean(tuned) > np.mean(was) + 0.05, (tuned, was)

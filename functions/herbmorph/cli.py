@@ -1,4 +1,4 @@
-"""`herbmorph` command line: a thin adapter over the cores (measure, serve, batch, evaluate, train, synth)."""
+"""`herbmorph` command line: a thin adapter over the cores (measure, serve, batch, evaluate, calibrate, train, synth)."""
 from __future__ import annotations
 
 import argparse
@@ -167,6 +167,12 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    from .segment.calibrate import main
+
+    return main(args, progress_factory=_with_progress)
+
+
 def cmd_serve(args) -> int:
     from .runtime.command import main
 
@@ -227,6 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_arguments(t)
     add_label_arguments(t)
     t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("calibrate", help="fit the organ model's per-class confidence calibration on a labelled "
+                       "synthetic set; written beside the weights (<stem>.calibration.json)")
+    from .segment.calibrate import add_arguments as add_calibrate_arguments
+
+    add_calibrate_arguments(c)
+    c.set_defaults(func=cmd_calibrate)
 
     v = sub.add_parser("serve", help="run the FDL's chain on this machine (watched folders or MinIO webhooks)")
     from .runtime.command import add_arguments

@@ -40,6 +40,30 @@ def ocr_chars(gt_digits: list[dict], read: list, tol_px: float) -> tuple[int, in
     return correct, total
 
 
+MATCH_IOU = 0.5
+
+
+def match_organs(truth: list[dict], found: list[tuple[str, float, list[float]]]) -> list[int | None]:
+    """For each found organ ``(class, confidence, bbox)``: the index of the true organ it matches,
+    or None. Highest confidence first, each takes the true organ of its class with the highest box
+    IoU, at least MATCH_IOU, not already taken."""
+    used: set[int] = set()
+    out: list[int | None] = [None] * len(found)
+    for k in sorted(range(len(found)), key=lambda k: -found[k][1]):
+        cls_, _, bbox = found[k]
+        best, best_iou = None, MATCH_IOU
+        for i, g in enumerate(truth):
+            if i in used or g["class"] != cls_:
+                continue
+            iou = box_iou(bbox, g["bbox"])
+            if iou >= best_iou:
+                best, best_iou = i, iou
+        if best is not None:
+            used.add(best)
+            out[k] = best
+    return out
+
+
 @dataclass
 class Tally:
     true_counts: dict = field(default_factory=lambda: {c: 0 for c in ORGAN_CLASSES})
@@ -84,19 +108,11 @@ class Tally:
             self.nulls += 1
 
     def _match_organs(self, gt: dict, organs, doc: ResultDocument) -> None:
-        used: set[int] = set()
         ppc = gt["px_per_cm"]
-        for o in sorted(organs, key=lambda o: -o.confidence):
-            best, best_iou = None, 0.5
-            for i, g in enumerate(gt["organs"]):
-                if i in used or g["class"] != o.class_:
-                    continue
-                iou = box_iou(o.bbox, g["bbox"])
-                if iou >= best_iou:
-                    best, best_iou = i, iou
+        found = [(o.class_, o.confidence, o.bbox) for o in organs]
+        for o, best in zip(organs, match_organs(gt["organs"], found)):
             if best is None:
                 continue
-            used.add(best)
             g = gt["organs"][best]
             self.matched[o.class_] += 1
             self.area_px_err[o.class_].append(abs(o.area_px - g["area_px"]) / g["area_px"])

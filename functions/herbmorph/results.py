@@ -56,12 +56,21 @@ class ImageInfo(_Model):
 class ModelInfo(_Model):
     name: str
     sha256: str
+    #: the organ model's confidence calibration: ``<file>@<weights sha256, 12 hex>`` when its
+    #: confidences are calibrated probabilities, ``none (<why>)`` when they are raw scores;
+    #: absent (null) for the ruler detector and in documents written before it existed
+    calibration: Optional[str] = None
 
 
 class Organ(_Model):
     id: int
     class_: str = Field(alias="class")
+    #: the calibrated probability that this is a true organ of its class when the model info's
+    #: ``calibration`` names a file, else the model's raw score; ``conf`` thresholds this
     confidence: float
+    #: the model's own score (optional: documents written before it existed lack it)
+    raw_confidence: Optional[float] = None
+    #: the extent of the organ's mask (which may reach past the box the detector predicted)
     bbox: BBox
     polygon: list[list[float]]
     area_px: float

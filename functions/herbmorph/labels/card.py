@@ -27,6 +27,7 @@ def render(r: dict) -> str:
         f"({labels['format']}, sha256 `{labels['sha256'][:12]}…`).",
         "",
         f"- weights: `{w['path']}` ({w['bytes'] / 1e6:.1f} MB, sha256 `{w['sha256'][:12]}…`);",
+        f"- confidence calibration: {r.get('calibration') or 'none'};",
         f"- images: {imgs['train']} for training, {imgs['val']} for validation ({imgs['split']});"
         + (f" {imgs['left_out_without_organs']} without an organ label left out;" if imgs["left_out_without_organs"]
            else ""),

@@ -21,6 +21,7 @@ from pathlib import Path
 from ..config import REPO_DIR
 from ..models import file_sha256
 from ..results import ORGAN_CLASSES
+from ..segment.calibration import calibration_path
 from ..segment.classes import organ_class_map
 from .dataset import Prepared, prepare
 from .read import read_labels
@@ -140,6 +141,7 @@ def run(plan: LabelPlan, on_prepared=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     weights = out / "segment.pt"
     strip_and_copy(kept, weights)
+    calibration = _drop_calibration(weights)
     names = dict(_start_from(weights).names)  # the written file must read back as an organ model of ours
     record = {
         "kind": "herbmorph/training/labels/1",
@@ -163,12 +165,24 @@ def run(plan: LabelPlan, on_prepared=None) -> dict:
         "last_epoch": _last_row(trainer.csv),
         "weights": {"path": str(weights.resolve()), "sha256": _sha256(weights),
                     "bytes": weights.stat().st_size},
+        "calibration": calibration,
     }
     (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
     from .card import render
 
     (out / "MODEL_CARD.md").write_text(render(record))
     return record
+
+
+def _drop_calibration(weights: Path) -> str:
+    """New weights have no calibration: one left beside them by an earlier run is removed (the
+    sha256 check would refuse it anyway), and the record says how to fit one."""
+    stale = calibration_path(weights)
+    if stale.exists():
+        stale.unlink()
+        log.warning("removed %s: it was fitted on other weights", stale)
+    return (f"none: confidences are the model's raw scores; fit one on labelled synthetic sheets with "
+            f"`herbmorph calibrate DIR --segment-weights {_shown(weights)}`")
 
 
 def _sha256(path: Path) -> str:
