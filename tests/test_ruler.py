@@ -237,3 +237,42 @@ def test_a_crop_without_a_comb_is_not_tightened():
 
     paper = np.random.default_rng(0).normal(200, 3, (400, 1600, 3)).clip(0, 255).astype(np.uint8)
     assert tightened(Frame(paper, np.eye(3), 1.0)) is None
+
+
+def test_two_numbers_with_others_between_them_are_not_ruler_neighbours():
+    """Two digits of a fixed-pitch table of figures, ten characters apart and one unit apart in
+    value, with the character pitch as their 'mm ticks', gave 2.65x wrong through the two-number
+    path until a ruler's neighbours had to have no other number between them."""
+    from herbmorph.results import Digit
+    from herbmorph.scale.confirm import crowded_between
+    from herbmorph.scale.spacing import SpacingEstimate
+
+    a, b = Digit(value=3, conf=95, x=100, y=50), Digit(value=4, conf=95, x=500, y=50)
+    pair = SpacingEstimate(400.0, "ocr-pair", (a, b))
+    table = [Digit(value=v, conf=20, x=x, y=52) for v, x in ((61, 180), (8, 260), (13, 420))]
+    assert crowded_between(pair, [a, b, *table], 30.0)
+    assert not crowded_between(pair, [a, b], 30.0)
+    other_row = [Digit(value=61, conf=20, x=300, y=120)]  # a row below: not between them
+    assert not crowded_between(pair, [a, b, *other_row], 30.0)
+    skip = SpacingEstimate(200.0, "ocr-pair", (a, Digit(value=6, conf=95, x=700, y=50)))
+    assert not crowded_between(skip, [*skip.digits, Digit(value=4, conf=30, x=300, y=50),
+                                      Digit(value=5, conf=30, x=500, y=50)], 30.0)  # 3 _ _ 6: two between
+
+
+def test_a_cramped_table_of_figures_beside_a_target_gives_no_wrong_factor():
+    import cv2
+
+    from herbmorph.synth.targets import render_target
+
+    d = render_target(np.random.default_rng([80, 2]), 80.0)
+    h, w = d.image.shape[:2]
+    table_h = int(min(4 * h, 0.7 * w - h))
+    canvas = np.full((table_h + h, w, 3), 200, np.uint8)
+    rng, pitch = np.random.default_rng(2), 80.0 * 2.54 / 4
+    for y in np.arange(pitch, table_h - 4, pitch / 2):
+        for x in np.arange(5, w - 80 * 0.96, pitch):
+            cv2.putText(canvas, f"{rng.uniform(-40, 80):.2f}", (int(x), int(y)), cv2.FONT_HERSHEY_SIMPLEX,
+                        0.96, (20, 20, 20), 1, cv2.LINE_AA)
+    canvas[table_h:] = d.image
+    r = read_ruler(canvas)
+    assert r.px_per_cm is None or abs(r.px_per_cm / d.px_per_cm - 1) <= 0.02, (r.px_per_cm, r.method)

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from ..results import Digit
-from .confirm import RulerReading, confirm_spacing, grows_along
+from .confirm import RulerReading, confirm_spacing, crowded_between, grows_along
 from .spacing import SpacingEstimate, paper_px_per_unit
 from .ocr import NUMBER_READINGS
 from .views import ViewReading, axis_to_crop, cross_to_crop, digits_in_crop, prepare_views, read_views
@@ -139,6 +139,8 @@ def _confirm_pair(view: ViewReading, peers: list[SpacingEstimate], gray: np.ndar
     paper = paper_px_per_unit([d for d in view.digits])
     if paper is not None and not grows_along(paper):
         why = "the two numbers read decrease along the ruler: one of them is misread"
+    elif paper is not None and crowded_between(paper, view.digits, view.digit_height):
+        why = "other numbers lie between the two read: not neighbours on a ruler (a table of figures?)"
     elif paper is not None:
         reading, why = confirm_spacing(view, paper, allow_cm_level=False, peers=peers)
         if reading:
