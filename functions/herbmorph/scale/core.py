@@ -206,11 +206,10 @@ class ScalePredictor:
     def _predict(self, rgb: np.ndarray, conf: float | None) -> ScaleResult:
         view = view_of(rgb)
         gray = cv2.cvtColor(view.rgb, cv2.COLOR_RGB2GRAY)
-        if reading_threads() > 1:  # the two witnesses side by side: the detector, then the ticks
-            proposals = reader_pool().submit(find_proposals, gray)
-            candidates = candidate_boxes(self.detect(view.rgb, conf), proposals.result())
-        else:
-            candidates = candidate_boxes(self.detect(view.rgb, conf), find_proposals(gray))
+        # The two witnesses side by side where there are two threads: the tick search beside the detector.
+        ticks = reader_pool().submit(find_proposals, gray) if reading_threads() > 1 else None
+        detected = self.detect(view.rgb, conf)
+        candidates = candidate_boxes(detected, ticks.result() if ticks else find_proposals(gray))
         if not candidates:
             return ScaleResult.null("no scale bar detected", model=self.info)
         results, read = [], []

@@ -25,7 +25,7 @@ SPLIT_GAP = 0.35  # gap (in digit heights) that separates two printed numbers
 CC_ENOUGH = 6     # glyph blobs in rows that make Tesseract's layout pass unnecessary
 TESS_MAX_SIDE = 30000   # Tesseract refuses images with a side of 32767 px or more
 PAGE_MAX_HEIGHT = 8000  # the number strip is read in pages of at most this height
-NUMBER_READINGS = ("printed", "glyphs")  # see tesseract_digits
+NUMBER_READINGS = ("printed", "glyphs")  # see NumberLayout
 MAX_NUMBERS = 120       # a ruler prints at most ~60 numbers; more groups are text or noise
 OCR_TARGET_SHORT_SIDE = 160  # upscale small crops so digits reach Tesseract-friendly size
 OCR_MAX_LONG_SIDE = 6000
@@ -100,14 +100,6 @@ def ocr_image(ticks: np.ndarray) -> np.ndarray:
     """The paper's preprocessing (greyscale, bilateral filter) of a tick view (upscaled,
     dark-on-light)."""
     return cv2.bilateralFilter(ticks, 9, 75, 75)
-
-
-def prepare_for_ocr(gray: np.ndarray, f: float | None = None,
-                    flip: bool | None = None) -> tuple[np.ndarray, float]:
-    """The OCR image of a crop, after an upscale of small crops and a polarity flip so digits
-    are dark on light, as Tesseract prefers; and the upscale."""
-    f = upscale_for(gray, f)
-    return ocr_image(tick_view(gray, f, flip)), f
 
 
 def tick_view(gray: np.ndarray, f: float, flip: bool | None = None) -> np.ndarray:

@@ -20,11 +20,16 @@ from .ocr import (NUMBER_READINGS, OCR_DIGIT_PX, OCR_MAX_UPSCALE, NumberLayout, 
 from .spacing import SpacingEstimate, fit_digit_rows
 
 
+def long_axis_turn(gray: np.ndarray) -> int:
+    """Quarter turns (counter-clockwise) that lay the crop's long axis along x: 0 or 1."""
+    h, w = gray.shape
+    return 0 if w >= h else 1
+
+
 def upright_views(gray: np.ndarray) -> list[tuple[int, np.ndarray]]:
     """The two rotations (in quarter turns, counter-clockwise) that lay the long axis along x."""
-    h, w = gray.shape
-    ks = (0, 2) if w >= h else (1, 3)
-    return [(k, np.ascontiguousarray(np.rot90(gray, k))) for k in ks]
+    k = long_axis_turn(gray)
+    return [(k, np.ascontiguousarray(np.rot90(gray, k))) for k in (k, k + 2)]
 
 
 def to_crop_coords(x: float, y: float, k: int, crop_hw: tuple[int, int]) -> tuple[float, float]:
@@ -126,7 +131,7 @@ def prepare_views(gray: np.ndarray, other_polarity: bool = False) -> list[Prepar
     """The two upright views of a crop (see ``upright_views``), prepared once and half-turned.
     ``other_polarity``: the polarity the median did not choose (it fails on a dark ruler in a
     crop of mostly light paper, or the reverse)."""
-    k = 0 if gray.shape[1] >= gray.shape[0] else 1
+    k = long_axis_turn(gray)
     g = np.ascontiguousarray(np.rot90(gray, k))
     view = prepare_view(k, g, flip=(not dark_body(g)) if other_polarity else None)
     return [view, view.half_turned()]

@@ -149,11 +149,17 @@ def organ_mask(coeffs: np.ndarray, protos: np.ndarray, box: np.ndarray, grid: Pr
     return local, x1, y1
 
 
+def _box_in_patch(box, grid: ProtoGrid, origin: tuple[int, int]) -> tuple[float, float, float, float]:
+    """The predicted box (original pixels) in a prototype patch's cell coordinates (cell centres at
+    integers; ``origin``: the patch's first cell)."""
+    bx1, bx2 = grid.to_cell([box[0], box[2]], grid.lb.pad_x) - origin[0] - 0.5
+    by1, by2 = grid.to_cell([box[1], box[3]], grid.lb.pad_y) - origin[1] - 0.5
+    return float(bx1), float(by1), float(bx2), float(by2)
+
+
 def _outside(box, grid: ProtoGrid, origin: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
     """Each patch cell's distance outside the predicted box, in prototype cells (0 inside)."""
-    lb = grid.lb
-    bx1, bx2 = grid.to_cell([box[0], box[2]], lb.pad_x) - origin[0] - 0.5
-    by1, by2 = grid.to_cell([box[1], box[3]], lb.pad_y) - origin[1] - 0.5
+    bx1, by1, bx2, by2 = _box_in_patch(box, grid, origin)
     u = np.arange(shape[1], dtype=np.float32)
     v = np.arange(shape[0], dtype=np.float32)
     dx = np.maximum(np.maximum(bx1 - u, u - bx2), 0)
@@ -167,9 +173,7 @@ def _parts_in_box(positive: np.ndarray, box, grid: ProtoGrid, origin: tuple[int,
     n, labels = cv2.connectedComponents(positive.astype(np.uint8), connectivity=8)
     if n <= 1:
         return None
-    lb = grid.lb
-    bx1, bx2 = grid.to_cell([box[0], box[2]], lb.pad_x) - origin[0] - 0.5
-    by1, by2 = grid.to_cell([box[1], box[3]], lb.pad_y) - origin[1] - 0.5
+    bx1, by1, bx2, by2 = _box_in_patch(box, grid, origin)
     # cells whose centre lies in the box (at least the one nearest its centre, for a tiny box)
     ix1, ix2 = max(int(np.ceil(bx1)), 0), min(int(np.floor(bx2)) + 1, positive.shape[1])
     iy1, iy2 = max(int(np.ceil(by1)), 0), min(int(np.floor(by2)) + 1, positive.shape[0])
