@@ -17,6 +17,7 @@ from contextlib import contextmanager
 import cv2
 import numpy as np
 
+from ..affine import map_box
 from ..boxes import covers_smaller
 from ..config import Settings
 from ..errors import brief
@@ -25,6 +26,7 @@ from ..results import Digit, ScaleResult
 from .frames import Frame, crop_candidate, tightened, view_of
 from .proposals import find_proposals
 from .ruler import RulerReading, read_ruler
+from .scalebar import find_bars, label_region, read_scalebar
 from .views import reader_pool, reading_threads
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,8 @@ MAX_BOXES = 30       # raw detector boxes considered for clustering
 MERGE_OVERLAP = 0.5  # boxes whose intersection covers this share of the smaller one merge
 MERGE_MIN_REL = 0.2  # ... if at least this confident relative to the cluster's best box
 END_MARGIN_CM = 0.7  # a ruler runs on about this far past its end ticks and numbers
+# A bar with a length label was found: its reason tells more than a ruler candidate's.
+BAR_REASONS = ("scale bar too short", "scale bar with labels", "scale bar without a readable length label (read")
 SIDE_MARGIN_CM = 0.1  # across it, the reader finds the body's edge itself; this covers the
                       # edge's blur and shading, where the body's colour fades into the paper's
 
@@ -210,8 +214,6 @@ class ScalePredictor:
         ticks = reader_pool().submit(find_proposals, gray) if reading_threads() > 1 else None
         detected = self.detect(view.rgb, conf)
         candidates = candidate_boxes(detected, ticks.result() if ticks else find_proposals(gray))
-        if not candidates:
-            return ScaleResult.null("no scale bar detected", model=self.info)
         results, read = [], []
         for box, conf in candidates:
             frame = crop_candidate(rgb, view, box, CROP_MARGIN)
@@ -223,7 +225,7 @@ class ScalePredictor:
             results.append(result)
             read.append((frame, conf))
         # A second look, only where every candidate failed: each cut down to its tick comb; then
-        # combs too coarse for the first search (see coarse_proposals).
+        # combs too coarse for the first search (see coarse_proposals); then scale bars.
         for frame, conf in read:
             tight = tightened(frame)
             if tight is not None and (result := self._read(tight, conf, rgb.shape[:2])).status == "ok":
@@ -232,7 +234,32 @@ class ScalePredictor:
             frame = crop_candidate(rgb, view, box, CROP_MARGIN)
             if frame is not None and (result := self._read(frame, 0.0, rgb.shape[:2])).status == "ok":
                 return result
-        return results[0] if results else ScaleResult.null("scale box too small to read", model=self.info)
+        bar = self._read_bars(rgb, view, gray)
+        if bar is not None and (bar.status == "ok" or bar.reason.startswith(BAR_REASONS)):
+            return bar
+        if results:
+            return results[0]
+        return ScaleResult.null("no scale bar detected" if not candidates else "scale box too small to read",
+                                model=self.info)
+
+    def _read_bars(self, rgb: np.ndarray, view, gray: np.ndarray) -> ScaleResult | None:
+        """The first scale bar read, else the first bar's null; None where the view has no bar."""
+        first = None
+        for box in find_bars(gray):
+            frame = crop_candidate(rgb, view, label_region(box, gray.shape), 0.0)
+            if frame is None:
+                continue
+            hint = map_box(frame.to_crop @ np.linalg.inv(view.to_view), box)
+            try:
+                reading = read_scalebar(frame.crop, hint)
+            except Exception as exc:  # noqa: BLE001 — one bad candidate must not hide the next
+                log.exception("reading a scale bar candidate failed")
+                reading = RulerReading(px_per_cm=None, reason=f"scale bar reader failed: {brief(exc)}")
+            result = reading_to_result(reading, frame, 0.0, rgb.shape[:2], self.info)
+            if result.status == "ok":
+                return result
+            first = first or result
+        return first
 
     def _read(self, frame: Frame, conf: float, hw: tuple[int, int]) -> ScaleResult:
         try:

@@ -44,29 +44,31 @@ def tessdata_dir() -> str | None:
     return found[-1] if found else None
 
 
-def engine(psm: int):
-    """This thread's Tesseract engine for one page segmentation mode, digits only."""
+def engine(psm: int, chars: str = DIGITS):
+    """This thread's Tesseract engine for one page segmentation mode and character set."""
     import tesserocr
 
     apis = getattr(_local, "apis", None)
     if apis is None:
         apis = _local.apis = {}
-    if psm not in apis:
+    if (psm, chars) not in apis:
         path = tessdata_dir()
         api = tesserocr.PyTessBaseAPI(lang="eng", psm=psm, **({"path": path} if path else {}))
-        api.SetVariable("tessedit_char_whitelist", DIGITS)
-        apis[psm] = api
-    return apis[psm]
+        api.SetVariable("tessedit_char_whitelist", chars)
+        apis[psm, chars] = api
+    return apis[psm, chars]
 
 
-def recognise(gray: np.ndarray, psm: int, level: str) -> list[tuple[str, float, tuple[int, int, int, int]]]:
-    """(text, confidence, (x1, y1, x2, y2)) for each symbol or word Tesseract finds."""
+def recognise(gray: np.ndarray, psm: int, level: str, chars: str = DIGITS
+              ) -> list[tuple[str, float, tuple[int, int, int, int]]]:
+    """(text, confidence, (x1, y1, x2, y2)) for each symbol or word Tesseract finds, reading
+    only ``chars``."""
     import tesserocr
 
     h, w = gray.shape[:2]
     if max(h, w) > TESS_MAX_SIDE or min(h, w) < 3:
         raise ValueError(f"image {w}x{h} outside what Tesseract reads")  # a bug upstream, not input
-    api = engine(psm)
+    api = engine(psm, chars)
     api.SetImage(Image.fromarray(np.ascontiguousarray(gray)))
     api.Recognize()
     ril = tesserocr.RIL.SYMBOL if level == "symbol" else tesserocr.RIL.WORD

@@ -1,0 +1,305 @@
+"""Scale bars: a bar printed with one length label ("1 cm", "5 cm", "10 mm").
+
+Some sheets carry no ruler but a printed scale bar. It has no ticks to confirm a reading, so
+the witnesses differ from a ruler's, and each must hold or the answer is a null:
+- the label, read whole, is a length and nothing else ("5 cm", "10mm"): a line of other text
+  that ends in a length ("Height 5 cm") is not a scale bar's label;
+- the bar is a rectangle: straight, parallel long sides and square ends along its whole
+  length, so its two ends can be placed to a fraction of a pixel;
+- the label sits beside the bar, above or below it within its span, or in line with one end;
+- the bar is long enough that the blur of its ends cannot make the figure 2% wrong.
+
+The search is model-free and cheap (connected components of dark ink on the stage's view); it
+runs only when no ruler was read, since any dark rectangle beside a number could be asked.
+"""
+from __future__ import annotations
+
+import re
+
+import cv2
+import numpy as np
+
+from .confirm import RulerReading
+from .ocr import OCR_DIGIT_PX, recognise
+from ..results import Digit
+
+INK_REL = 0.55          # printed ink is darker than this share of the paper's grey ...
+INK_MAX = 110           # ... and than this level
+BAR_MIN_ASPECT = 5.0    # long side over short side
+BAR_MIN_FILL = 0.5      # share of its box the bar's ink fills (a segmented bar: about half)
+BAR_MIN_VIEW_PX = 20    # shorter components in the view are not looked at
+MAX_BARS = 4            # bar-like components read per sheet
+MIN_BAR_PX = 50.0       # at the reading resolution: each end placed within about 0.3 px, so a
+                        # bar this long is measured within about 1.2%
+EDGE_TOL_REL = 0.01     # the ends' per-row positions agree within this share of the length ...
+EDGE_TOL_PX = 1.5       # ... or this many pixels
+SIDE_TOL_REL = 0.25     # the long sides stay within this share of the thickness ...
+SIDE_TOL_PX = 2.0       # ... or this many pixels, over the bar's length
+LABEL_GAP_REL = 2.5     # the label lies within this many of its heights from the bar
+WORD_GAP_REL = 1.2      # glyphs further apart than this many heights belong to other words
+LABEL_CHARS = "0123456789cm"
+LABEL_RE = re.compile(r"^(\d{1,3})\s*(cm|mm)$")
+CM_PER_UNIT = {"cm": 1.0, "mm": 0.1}
+
+
+def paper_grey(gray: np.ndarray) -> float:
+    """The paper's grey: most of a sheet, or of a crop around a bar, is paper (a sample of
+    the pixels is enough)."""
+    step = max(1, int(np.sqrt(gray.size / 250_000)))
+    return float(np.percentile(gray[::step, ::step], 75))
+
+
+def ink_mask(gray: np.ndarray) -> np.ndarray:
+    return (gray < min(INK_MAX, INK_REL * paper_grey(gray))).astype(np.uint8)
+
+
+def find_bars(gray: np.ndarray) -> list[tuple[float, float, float, float]]:
+    """Boxes (in ``gray``'s pixels) of dark, solid, elongated components: scale bar candidates,
+    the most bar-like first. Components touching the image's border are sheet edges or
+    backgrounds, not printed bars."""
+    H, W = gray.shape
+    _, _, stats, _ = cv2.connectedComponentsWithStats(ink_mask(gray), connectivity=8)
+    x, y, w, h, area = stats[1:].astype(np.int64).T
+    long_side, short_side = np.maximum(w, h), np.minimum(w, h)
+    fill = area / np.maximum(w * h, 1)
+    ok = (long_side >= BAR_MIN_VIEW_PX) & (long_side >= BAR_MIN_ASPECT * short_side) & (short_side >= 2)
+    ok &= (fill >= BAR_MIN_FILL) & (x > 0) & (y > 0) & (x + w < W) & (y + h < H)
+    idx = np.flatnonzero(ok)
+    idx = idx[np.argsort(-(fill[idx] * long_side[idx]))][:MAX_BARS]
+    return [(float(x[i]), float(y[i]), float(x[i] + w[i]), float(y[i] + h[i])) for i in idx]
+
+
+def label_region(box, hw: tuple[int, int]) -> tuple[float, float, float, float]:
+    """Where a bar's label may be: beside the bar on every side, as far as a label of a
+    plausible size (up to about six thicknesses tall, or a third of the length) reaches."""
+    x1, y1, x2, y2 = box
+    horizontal = (x2 - x1) >= (y2 - y1)
+    length, t = (x2 - x1, y2 - y1) if horizontal else (y2 - y1, x2 - x1)
+    along, across = max(0.6 * length, 25 * t), max(8 * t, 0.4 * length)
+    H, W = hw
+    if horizontal:
+        return (max(0.0, x1 - along), max(0.0, y1 - across), min(W, x2 + along), min(H, y2 + across))
+    return (max(0.0, x1 - across), max(0.0, y1 - along), min(W, x2 + across), min(H, y2 + along))
+
+
+def _crossing(c: np.ndarray) -> float | None:
+    """Sub-pixel position (continuous coordinates: pixel i covers [i, i+1)) where coverage
+    ``c`` first rises to half its local peak, scanning from index 0."""
+    above = np.flatnonzero(c >= 0.25)
+    if not above.size or above[0] == 0:
+        return None
+    a = int(above[0])
+    half = 0.5 * float(c[a:a + 4].max())
+    i = a
+    while i > 0 and c[i - 1] >= half:
+        i -= 1
+    while c[i] < half:
+        i += 1
+    lo, hi = float(c[i - 1]), float(c[i])
+    return (i - 1) + (half - lo) / max(hi - lo, 1e-6) + 0.5
+
+
+class Bar:
+    """A bar laid horizontally in ``gray``: its ends (sub-pixel), rows and thickness."""
+
+    def __init__(self, left: float, right: float, top: int, bottom: int, mask: np.ndarray):
+        self.left, self.right, self.top, self.bottom, self.mask = left, right, top, bottom, mask
+
+    @property
+    def length(self) -> float:
+        return self.right - self.left
+
+    @property
+    def thickness(self) -> int:
+        return self.bottom - self.top
+
+
+def measure_bar(gray: np.ndarray, hint) -> tuple[Bar | None, str | None]:
+    """The bar nearest ``hint`` (a box in ``gray``'s pixels, the bar horizontal), measured: or
+    (None, why not). The ends are placed where each row's ink coverage crosses half its peak."""
+    ink = ink_mask(gray)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    hx1, hy1, hx2, hy2 = hint
+    best, best_overlap = 0, 0.0
+    for i in range(1, n):
+        x, y, w, h, _ = stats[i]
+        ov = max(0.0, min(x + w, hx2) - max(x, hx1)) * max(0.0, min(y + h, hy2) - max(y, hy1))
+        if w >= BAR_MIN_ASPECT * h and ov > best_overlap:
+            best, best_overlap = i, ov
+    if not best:
+        return None, "no bar at the scale bar's place"
+    x, y, w, h, _ = stats[best]
+    mask = labels == best
+    cols = mask[:, x:x + w]
+    top = np.argmax(cols, axis=0)
+    bottom = cols.shape[0] - np.argmax(cols[::-1], axis=0)
+    inner = slice(int(0.05 * w), max(int(0.95 * w), int(0.05 * w) + 1))
+    t = float(np.median(bottom[inner] - top[inner]))
+    side_tol = max(SIDE_TOL_PX, SIDE_TOL_REL * t)
+    if np.ptp(top[inner]) > side_tol or np.ptp(bottom[inner]) > side_tol:
+        return None, "not a bar: its long sides are not straight"
+    t0, t1 = int(np.median(top[inner])), int(np.median(bottom[inner]))
+    rows = range(t0 + int(0.25 * (t1 - t0)), max(t1 - int(0.25 * (t1 - t0)), t0 + int(0.25 * (t1 - t0)) + 1))
+    pad = int(max(3, t))
+    c0, c1 = max(0, x - pad), min(gray.shape[1], x + w + pad)
+    ring = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(2, int(t)))
+    band = gray[max(0, t0 - pad):t1 + pad, c0:c1]
+    paper = float(np.median(band[ring[max(0, t0 - pad):t1 + pad, c0:c1] == 0])) if (ring[max(0, t0 - pad):t1 + pad, c0:c1] == 0).any() else 255.0
+    dark = float(np.median(gray[mask]))
+    if paper - dark < 40:
+        return None, "not a bar: too little contrast with the paper"
+    lefts, rights = [], []
+    for r in rows:
+        cov = np.clip((paper - gray[r, c0:c1].astype(np.float64)) / (paper - dark), 0.0, 1.0)
+        lo, hi = _crossing(cov), _crossing(cov[::-1])
+        if lo is None or hi is None:
+            return None, "not a bar: an end runs off the crop"
+        lefts.append(c0 + lo)
+        rights.append(c1 - hi)
+    left, right = float(np.median(lefts)), float(np.median(rights))
+    tol = max(EDGE_TOL_PX, EDGE_TOL_REL * (right - left))
+    if np.ptp(lefts) > tol or np.ptp(rights) > tol:
+        return None, "not a bar: its ends are not square"
+    return Bar(left, right, t0, t1, mask), None
+
+
+def _glyph_rows(gray: np.ndarray, region: tuple[int, int, int, int], dark: float, paper: float) -> list[list[tuple]]:
+    """Glyph-sized blobs of ``region`` (x1, y1, x2, y2) grouped into words on shared rows."""
+    x1, y1, x2, y2 = region
+    sub = gray[y1:y2, x1:x2]
+    if sub.size == 0:
+        return []
+    ink = (sub < 0.5 * (paper + dark)).astype(np.uint8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    blobs = [(bx + x1, by + y1, bx + bw + x1, by + bh + y1) for bx, by, bw, bh, a in stats[1:]
+             if 6 <= bh and bw <= 2.5 * bh and a >= 0.1 * bw * bh]
+    rows: list[list[tuple]] = []
+    for b in sorted(blobs, key=lambda b: (b[1] + b[3]) / 2):
+        for row in rows:
+            ref = row[0]
+            h = ref[3] - ref[1]
+            if abs((b[1] + b[3]) / 2 - (ref[1] + ref[3]) / 2) < 0.5 * h and 0.4 * h <= b[3] - b[1] <= 1.6 * h:
+                row.append(b)
+                break
+        else:
+            rows.append([b])
+    words = []
+    for row in rows:
+        row.sort(key=lambda b: b[0])
+        h = float(np.median([b[3] - b[1] for b in row]))
+        words.append([row[0]])
+        for prev, cur in zip(row, row[1:]):
+            (words[-1].append(cur) if cur[0] - prev[2] < WORD_GAP_REL * h else words.append([cur]))
+    return words
+
+
+def _read_label(gray: np.ndarray, word: list[tuple], paper: float) -> tuple[str, float]:
+    """Tesseract's reading of one word box (single line), upscaled to its preferred height."""
+    x1, y1 = min(b[0] for b in word), min(b[1] for b in word)
+    x2, y2 = max(b[2] for b in word), max(b[3] for b in word)
+    h = y2 - y1
+    pad = max(2, h // 4)
+    patch = gray[max(0, y1 - pad):y2 + pad, max(0, x1 - pad):x2 + pad]
+    f = float(np.clip(OCR_DIGIT_PX / max(h, 1), 1.0, 6.0))
+    if f > 1.0:
+        patch = cv2.resize(patch, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
+    m = int(0.5 * OCR_DIGIT_PX)
+    canvas = np.full((patch.shape[0] + 2 * m, patch.shape[1] + 2 * m), 255, np.uint8)
+    lo, hi = float(patch.min()), max(float(paper), float(patch.min()) + 1)
+    canvas[m:m + patch.shape[0], m:m + patch.shape[1]] = np.clip((patch - lo) * (255.0 / (hi - lo)), 0, 255)
+    # Symbol by symbol: a word's confidence counts it against a dictionary ("50mm" gets 0).
+    symbols = recognise(canvas, 7, "symbol", LABEL_CHARS)
+    text = "".join(t for t, _, _ in symbols)
+    conf = min((c for _, c, _ in symbols), default=0.0)
+    return text, conf
+
+
+def _labels_beside(gray: np.ndarray, bar: Bar, paper: float, dark: float) -> list[tuple]:
+    """(value, unit, conf, word box) for each word beside the bar that reads as a length alone."""
+    H, W = gray.shape
+    clean = gray.copy()
+    clean[cv2.dilate(bar.mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2) > 0] = np.uint8(paper)
+    found = []
+    for word in _glyph_rows(clean, (0, 0, W, H), dark, paper):
+        x1, y1 = min(b[0] for b in word), min(b[1] for b in word)
+        x2, y2 = max(b[2] for b in word), max(b[3] for b in word)
+        h = y2 - y1
+        gap = LABEL_GAP_REL * h
+        cy = 0.5 * (y1 + y2)
+        within_span = bar.left <= 0.5 * (x1 + x2) <= bar.right
+        above = within_span and bar.top - gap <= y2 <= bar.top + 1
+        below = within_span and bar.bottom - 1 <= y1 <= bar.bottom + gap
+        mid = 0.5 * (bar.top + bar.bottom)
+        in_line = abs(cy - mid) <= max(0.5 * h, bar.thickness) and (
+            bar.right - 1 <= x1 <= bar.right + gap or bar.left - gap <= x2 <= bar.left + 1)
+        if not (above or below or in_line) or h > bar.length:
+            continue
+        text, conf = _read_label(clean, word, paper)
+        m = LABEL_RE.match(text.strip())
+        if m:
+            found.append((int(m.group(1)), m.group(2), conf, (x1, y1, x2, y2)))
+    return found
+
+
+def read_scalebar(crop_rgb: np.ndarray, hint, min_conf: float = 60.0) -> RulerReading:
+    """The scale of a scale bar in a crop (``hint``: the bar's box in crop pixels), or a null
+    with the reason."""
+    gray = cv2.cvtColor(crop_rgb, cv2.COLOR_RGB2GRAY) if crop_rgb.ndim == 3 else crop_rgb
+    hx1, hy1, hx2, hy2 = hint
+    vertical = (hy2 - hy1) > (hx2 - hx1)
+    if vertical:  # lay it down: a quarter turn clockwise maps crop (x, y) to (h-1-y, x)
+        gray = np.ascontiguousarray(np.rot90(gray, -1))
+        h = crop_rgb.shape[0]
+        hint = (h - hy2, hx1, h - hy1, hx2)
+    bar, why = measure_bar(gray, hint)
+    if bar is None:
+        return RulerReading(px_per_cm=None, reason=why)
+    paper = paper_grey(gray)
+    dark = float(np.median(gray[bar.mask]))
+    labels = []
+    for turned in (False, True):  # the label may read upside down: the bar was printed so
+        g = gray[::-1, ::-1] if turned else gray
+        b = bar if not turned else _half_turned(bar, gray.shape)
+        for value, unit, conf, box in _labels_beside(np.ascontiguousarray(g), b, paper, dark):
+            if turned:
+                H, W = gray.shape
+                box = (W - box[2], H - box[3], W - box[0], H - box[1])
+            labels.append((value, unit, conf, box, turned))
+    confident = [lb for lb in labels if lb[2] >= min_conf]
+    if not confident:
+        return RulerReading(px_per_cm=None, reason="scale bar without a readable length label"
+                            + (f" (read {labels[0][0]} {labels[0][1]} at {labels[0][2]:.0f}%)" if labels else ""))
+    # Every length read beside the bar, however unsure, must agree with the one taken.
+    lengths = {round(v * CM_PER_UNIT[u], 3) for v, u, *_ in labels}
+    if len(lengths) > 1:
+        return RulerReading(px_per_cm=None, reason="scale bar with labels that disagree: "
+                            + ", ".join(f"{v} {u}" for v, u, *_ in labels))
+    if bar.length < MIN_BAR_PX:
+        return RulerReading(px_per_cm=None, reason=f"scale bar too short to measure within 2% ({bar.length:.0f} px)")
+    value, unit, conf, box, turned = max(confident, key=lambda lb: lb[2])
+    cm = value * CM_PER_UNIT[unit]
+    digit = Digit(value=value, conf=round(conf, 1), x=0.5 * (box[0] + box[2]), y=0.5 * (box[1] + box[3]))
+    x_lo, x_hi = min(bar.left, box[0]), max(bar.right, box[2])
+    y_lo, y_hi = min(bar.top, box[1]), max(bar.bottom, box[3])
+    reading = RulerReading(px_per_cm=bar.length / cm, reason=None, method=f"scale-bar-{value}{unit}",
+                           digits=[digit], rotation=180 if turned else 0,
+                           axis_span=(x_lo, x_hi), cross_span=(y_lo, y_hi))
+    return _back_to_crop(reading, crop_rgb.shape[:2]) if vertical else reading
+
+
+def _half_turned(bar: Bar, hw: tuple[int, int]) -> Bar:
+    H, W = hw
+    return Bar(W - bar.right, W - bar.left, H - bar.bottom, H - bar.top, bar.mask[::-1, ::-1])
+
+
+def _back_to_crop(reading: RulerReading, hw: tuple[int, int]) -> RulerReading:
+    """A reading of the crop turned a quarter clockwise, in the crop's own pixels: its x runs
+    along the crop's y, its y along the crop's x reversed."""
+    h, _ = hw
+    d = reading.digits[0]
+    reading.digits = [Digit(value=d.value, conf=d.conf, x=d.y, y=h - d.x)]
+    (a0, a1), (c0, c1) = reading.axis_span, reading.cross_span
+    reading.axis_span = (h - a1, h - a0)   # along the crop's y
+    reading.cross_span = (c0, c1)          # along the crop's x
+    reading.rotation = (reading.rotation + 90) % 360
+    return reading
