@@ -166,7 +166,7 @@ def test_sheet_ground_truth_is_exact(i):
         assert m[poly[:, 1], poly[:, 0]].all()  # contour vertices are mask pixels
     sc = gt["scale"]
     if sc is not None:
-        assert sc["design"] in (*RULER_DESIGNS, "target") and sc["rotation"] in (0, 90, 180, 270)
+        assert sc["design"] in (*RULER_DESIGNS, "target", "bar") and sc["rotation"] in (0, 90, 180, 270)
         x1, y1, x2, y2 = sc["bbox"]
         assert 0 <= x1 < x2 <= W and 0 <= y1 < y2 <= H
         assert sc["digits"]
@@ -190,8 +190,8 @@ def test_sheet_ruler_lattice_survives_placement():
     for i in range(40):
         s = generate_sheet_sample(np.random.default_rng([123, i]), (30.0, 45.0))
         sc = s.gt["scale"]
-        if sc is None or sc["rotation"] in seen or s.gt["skew_deg"] or sc["design"] == "target":
-            continue  # straight rulers here; turned sheets and targets have tests of their own
+        if sc is None or sc["rotation"] in seen or s.gt["skew_deg"] or sc["design"] in ("target", "bar"):
+            continue  # straight rulers here; turned sheets, targets and bars have tests of their own
         seen.add(sc["rotation"])
         ppc = s.gt["px_per_cm"]
         x1, y1, x2, y2 = [int(round(v)) for v in sc["bbox"]]
@@ -308,7 +308,7 @@ def test_turned_sheet_ground_truth_is_exact(monkeypatch):
     for i in range(200):
         s = generate_sheet_sample(np.random.default_rng([31, i]), (30.0, 45.0), seed=[31, i])
         sc = s.gt["scale"]
-        if s.gt["skew_deg"] and sc and sc["design"] not in ("target",):
+        if s.gt["skew_deg"] and sc and sc["design"] not in ("target", "bar"):
             break
     else:
         pytest.fail("no turned sheet with a ruler in 200 draws")

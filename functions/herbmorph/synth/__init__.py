@@ -1,6 +1,7 @@
 """Synthetic herbarium sheets with exact labels (organ masks, ruler boxes, px/cm, digit positions).
 
-Modules: ``rulers`` and ``targets`` (rulers, colour charts and targets), ``paper``, ``clutter``
+Modules: ``rulers`` and ``targets`` (rulers, colour charts and targets), ``scalebars``
+(printed scale bars: one bar, one length label), ``paper``, ``clutter``
 (labels, barcodes, stamps, envelopes), ``colours`` (how pressed plants dry: green through olive,
 yellow-brown and brown to near black), ``leafshapes`` and ``leaves`` (leaves of every common
 shape, either face up, folded, with venation), ``organs`` (stems, roots, flowers, fruits, seeds),

@@ -23,6 +23,7 @@ from .paper import make_paper
 from .placement import PlantBed
 from .plants import add_specimens
 from .rulers import RULER_DESIGNS, RulerDrawing, render_colour_chart, render_ruler
+from .scalebars import render_scalebar
 from .skew import skew_sample
 from .targets import render_target
 
@@ -32,7 +33,9 @@ GT_FORMAT = """
              "bbox": [x1,y1,x2,y2], "area_px": int}],
  "scale": null | {"bbox": [x1,y1,x2,y2], "design": str, "rotation": 0|90|180|270,
                   "px_per_cm": float, "tick0": [x,y], "axis": [dx,dy],
-                  "digits": [{"text","value","unit","cx","cy","bbox"}]},
+                  "digits": [{"text","value","unit","cx","cy","bbox"}],
+                  "bar_cm": float (design "bar" only: a printed scale bar, tick0 its left end at
+                            mid-thickness, its one label in digits, e.g. "5 cm" or "10mm")},
  "distractors": [{"kind": "colour_chart"|"label"|"barcode"|"envelope"|"stamp", "bbox": [...],
                   "rotation": int, "digits": [...]}]}
 """
@@ -41,6 +44,7 @@ ROTATIONS = (0, 90, 180, 270)
 _ROT_P = np.array([0.45, 0.2, 0.15, 0.2])
 TARGET_P = 0.12  # share of scales drawn as a colour target (Golden Thread, Kodak) instead of a ruler
 _DESIGN_P = np.array([0.24, 0.16, 0.14, 0.12, 0.2, 0.14])  # RULER_DESIGNS order
+BAR_P = 0.08  # share of scales drawn as a printed scale bar (design "bar") instead of a ruler
 
 
 # --------------------------------------------------------------------------- rotation helpers
@@ -216,7 +220,12 @@ class _Sheet:
             return None
         return pos[0], pos[1], img
 
-    def add_ruler(self) -> None:
+    def add_ruler(self, bar_rng: Optional[np.random.Generator] = None) -> None:
+        # The bar decision and the bar draw from their own stream: the sheets without a bar stay
+        # bit for bit what they were before bars existed (the held-out set is regenerated from seeds).
+        if bar_rng is not None and bar_rng.random() < BAR_P:
+            self.add_scalebar(bar_rng)
+            return
         rng = self.rng
         for _ in range(8):
             design = str(rng.choice(RULER_DESIGNS, p=_DESIGN_P))
@@ -228,34 +237,50 @@ class _Sheet:
                 design = str(rng.choice(["cm-white", "cm-black", "dual", "block", "cm-15"]))
                 rot = 0 if rng.random() < 0.85 else 180
             d = render_target(rng, self.ppc) if design == "target" else render_ruler(rng, self.ppc, design)
-            modes = ["edge", "edge", "free"]
-            if in_band:
-                modes = ["band"]
-            placed = None
-            for mode in [str(rng.choice(modes)), "edge", "free", "edge"]:
-                placed = self._place_drawing(d, rot, mode)
-                if placed:
-                    break
-            if placed is None and rot in (0, 180):  # too long across: stand it up
-                rot = int(rng.choice([90, 270]))
-                for mode in ("edge", "free", "edge"):
-                    placed = self._place_drawing(d, rot, mode)
-                    if placed:
-                        break
+            placed = self._place_scale(d, rot, ["band"] if in_band else ["edge", "edge", "free"])
             if placed is None:
                 continue
-            x, y, img = placed
-            bbox = self.paste(img, x, y)
-            h0, w0 = d.image.shape[:2]
-            tick_mid = 0.5 * (d.tick_band[0] + d.tick_band[1])
-            t0 = rotate_points([[d.x0, tick_mid]], rot, w0, h0)[0] + [x, y]
-            self.scale = {
-                "bbox": bbox, "design": design, "rotation": rot, "px_per_cm": self.ppc,
-                "tick0": [round(float(t0[0]), 3), round(float(t0[1]), 3)],
-                "axis": rotate_vector((1.0, 0.0), rot),
-                "digits": _place_digits(d.digits, rot, w0, h0, x, y),
-            }
+            self._set_scale(d, design, *placed)
             return
+
+    def add_scalebar(self, rng: np.random.Generator) -> None:
+        """A printed scale bar as the sheet's scale (never in the dark institutional band)."""
+        for _ in range(8):
+            d = render_scalebar(rng, self.ppc)
+            rot = int(rng.choice(ROTATIONS, p=_ROT_P))
+            placed = self._place_scale(d, rot, ["edge", "edge", "free"])
+            if placed is None:
+                continue
+            self._set_scale(d, "bar", *placed)
+            self.scale["bar_cm"] = d.extra["bar_cm"]
+            return
+
+    def _place_scale(self, d: RulerDrawing, rot: int, modes: list[str]) -> Optional[tuple]:
+        """Find a place for the scale, first in one of ``modes``; (rot, x, y, rotated image) or None."""
+        rng = self.rng
+        for mode in [str(rng.choice(modes)), "edge", "free", "edge"]:
+            placed = self._place_drawing(d, rot, mode)
+            if placed:
+                return (rot, *placed)
+        if rot in (0, 180):  # too long across: stand it up
+            rot = int(rng.choice([90, 270]))
+            for mode in ("edge", "free", "edge"):
+                placed = self._place_drawing(d, rot, mode)
+                if placed:
+                    return (rot, *placed)
+        return None
+
+    def _set_scale(self, d: RulerDrawing, design: str, rot: int, x: int, y: int, img: np.ndarray) -> None:
+        bbox = self.paste(img, x, y)
+        h0, w0 = d.image.shape[:2]
+        tick_mid = 0.5 * (d.tick_band[0] + d.tick_band[1])
+        t0 = rotate_points([[d.x0, tick_mid]], rot, w0, h0)[0] + [x, y]
+        self.scale = {
+            "bbox": bbox, "design": design, "rotation": rot, "px_per_cm": self.ppc,
+            "tick0": [round(float(t0[0]), 3), round(float(t0[1]), 3)],
+            "axis": rotate_vector((1.0, 0.0), rot),
+            "digits": _place_digits(d.digits, rot, w0, h0, x, y),
+        }
 
     def add_colour_chart(self) -> None:
         rng = self.rng
@@ -352,17 +377,21 @@ class SheetSample:
 
 def generate_sheet_sample(rng: np.random.Generator, px_per_cm_range=(15.0, 250.0),
                           seed: Any = None) -> SheetSample:
+    # Side streams, spawned without advancing the sheet's own: the plant (child 0, as it has always
+    # been) and the scale-bar decision (child 1). Both are spawned here, once: every spawn moves the
+    # parent's child counter, so a spawn anywhere earlier would hand the plant a different stream.
+    plant_rng, bar_rng = rng.spawn(2)
     ppc = float(rng.uniform(*px_per_cm_range))
     s = _Sheet(rng, ppc)
     if rng.random() < 0.95:
-        s.add_ruler()
+        s.add_ruler(bar_rng)
     if rng.random() < 0.35:
         s.add_colour_chart()
     s.add_clutter()
-    # The plant and everything after it draw from their own stream, spawned without advancing the
-    # sheet's: the ruler, charts and labels above and the turn below stay where they were
-    # whatever the plant generator draws (the held-out scale evaluation depends on it).
-    bed = PlantBed(s, rng.spawn(1)[0])
+    # The plant and everything after it draw from their own stream (plant_rng above): the ruler,
+    # charts and labels above and the turn below stay where they were whatever the plant
+    # generator draws (the held-out scale evaluation depends on it).
+    bed = PlantBed(s, plant_rng)
     if bed.rng.random() < 0.4:  # a packet of seeds, given its place before the plant crowds the sheet
         seed_packet(bed)
     kind = add_specimens(bed)
