@@ -57,6 +57,8 @@ class RulerReading:
     # Across it (crop y for a horizontal ruler, crop x for a vertical one), the crop-pixel range
     # of its ticks and numbers, widened over the ruler's own background; None when not read.
     cross_span: tuple[float, float] | None = None
+    # A ruler's body runs on past its end ticks and numbers; a scale bar ends where it ends.
+    runs_past_ends: bool = True
 
 
 def tick_and_digit_rows(tick_img: np.ndarray, lat: Lattice, digits, digit_height: float) -> tuple[float, float]:

@@ -87,7 +87,7 @@ def fit_box_to_reading(box, reading: RulerReading, x0: int, y0: int) -> list[flo
     if reading.axis_span is None or not reading.px_per_cm:
         return list(box)
     lo, hi = reading.axis_span
-    m = END_MARGIN_CM * reading.px_per_cm
+    m = (END_MARGIN_CM if reading.runs_past_ends else SIDE_MARGIN_CM) * reading.px_per_cm
     c_lo, c_hi = reading.cross_span or (-np.inf, np.inf)
     s = SIDE_MARGIN_CM * reading.px_per_cm
     x1, y1, x2, y2 = (float(v) for v in box)

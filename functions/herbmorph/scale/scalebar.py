@@ -25,19 +25,27 @@ from ..results import Digit
 
 INK_REL = 0.55          # printed ink is darker than this share of the paper's grey ...
 INK_MAX = 110           # ... and than this level
-BAR_MIN_ASPECT = 5.0    # long side over short side
+BAR_MIN_ASPECT = 3.5    # long side over short side (a 1 cm bar 0.25 cm thick is 4)
 BAR_MIN_FILL = 0.5      # share of its box the bar's ink fills (a segmented bar: about half)
 BAR_MIN_VIEW_PX = 20    # shorter components in the view are not looked at
-MAX_BARS = 4            # bar-like components read per sheet
+PIECE_MIN_ASPECT = 2.0  # ... a piece of one (a segment of a segmented bar)
+MAX_BARS = 6            # bar candidates read per sheet, the longest first
 MIN_BAR_PX = 50.0       # at the reading resolution: each end placed within about 0.3 px, so a
                         # bar this long is measured within about 1.2%
 EDGE_TOL_REL = 0.01     # the ends' per-row positions agree within this share of the length ...
 EDGE_TOL_PX = 1.5       # ... or this many pixels
+END_TOL_PX = 2.0        # the ends measured across the middle rows lie where the bar's ink ends
 SIDE_TOL_REL = 0.25     # the long sides stay within this share of the thickness ...
 SIDE_TOL_PX = 2.0       # ... or this many pixels, over the bar's length
 LABEL_GAP_REL = 2.5     # the label lies within this many of its heights from the bar
 WORD_GAP_REL = 1.2      # glyphs further apart than this many heights belong to other words
 LABEL_CHARS = "0123456789cm"
+LETTER_MIN_CONF = 40.0  # the unit's letters: "cm" for "mm" would be 10x wrong, and so would the
+                        # label's size (LABEL_CM), which catches it
+MIN_LABEL_PX = 10       # a label's glyphs at least this tall at the reading resolution: with no
+                        # other number to check it against, a small 5 read as a 9 would pass
+LABEL_CM = (0.1, 1.0)   # printed labels are 0.1-1 cm tall: a misread value or unit (10x, 11x)
+                        # makes the label implausibly large or small
 LABEL_RE = re.compile(r"^(\d{1,3})\s*(cm|mm)$")
 CM_PER_UNIT = {"cm": 1.0, "mm": 0.1}
 
@@ -53,20 +61,59 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
     return (gray < min(INK_MAX, INK_REL * paper_grey(gray))).astype(np.uint8)
 
 
+def bar_ink(gray: np.ndarray, hint) -> np.ndarray:
+    """Ink at the reading resolution, at half way between the paper and the darkest ink at the
+    bar's place: a segmented bar's thin outline, which joins its dark segments into one bar,
+    is lighter than its segments once blurred."""
+    x1, y1, x2, y2 = (int(round(v)) for v in hint)
+    at_bar = gray[max(0, y1):max(y2, y1 + 1), max(0, x1):max(x2, x1 + 1)]
+    dark = float(np.percentile(at_bar, 5)) if at_bar.size else 0.0
+    return (gray < 0.5 * (paper_grey(gray) + dark)).astype(np.uint8)
+
+
 def find_bars(gray: np.ndarray) -> list[tuple[float, float, float, float]]:
     """Boxes (in ``gray``'s pixels) of dark, solid, elongated components: scale bar candidates,
-    the most bar-like first. Components touching the image's border are sheet edges or
-    backgrounds, not printed bars."""
+    the most bar-like first.
+
+    Components touching the image's border are sheet edges or backgrounds. Pieces in line, on
+    the same rows, are one candidate: a segmented bar's thin outline is lost at the view's
+    resolution, leaving its dark segments apart. Pieces with parallel neighbours are the bars
+    of a barcode, which would otherwise crowd out the scale bar."""
     H, W = gray.shape
     _, _, stats, _ = cv2.connectedComponentsWithStats(ink_mask(gray), connectivity=8)
     x, y, w, h, area = stats[1:].astype(np.int64).T
     long_side, short_side = np.maximum(w, h), np.minimum(w, h)
-    fill = area / np.maximum(w * h, 1)
-    ok = (long_side >= BAR_MIN_VIEW_PX) & (long_side >= BAR_MIN_ASPECT * short_side) & (short_side >= 2)
-    ok &= (fill >= BAR_MIN_FILL) & (x > 0) & (y > 0) & (x + w < W) & (y + h < H)
-    idx = np.flatnonzero(ok)
-    idx = idx[np.argsort(-(fill[idx] * long_side[idx]))][:MAX_BARS]
-    return [(float(x[i]), float(y[i]), float(x[i] + w[i]), float(y[i] + h[i])) for i in idx]
+    ok = (long_side >= PIECE_MIN_ASPECT * short_side) & (short_side >= 2) & (long_side >= 6)
+    ok &= (area >= BAR_MIN_FILL * w * h) & (x > 0) & (y > 0) & (x + w < W) & (y + h < H)
+    pieces = [(float(a), float(b), float(a + c), float(b + d)) for a, b, c, d in zip(x[ok], y[ok], w[ok], h[ok])]
+    bars = []
+    for horizontal in (True, False):
+        lay = [p if horizontal else (p[1], p[0], p[3], p[2]) for p in pieces
+               if ((p[2] - p[0]) >= (p[3] - p[1])) == horizontal]
+        for x1, y1, x2, y2 in _in_line(lay):
+            length, t = x2 - x1, y2 - y1
+            if length < BAR_MIN_VIEW_PX or length < BAR_MIN_ASPECT * t:
+                continue
+            if sum(1 for a, b, c, d in lay if min(c, x2) - max(a, x1) > 0.5 * (c - a)
+                   and t < abs((b + d) - (y1 + y2)) / 2 <= 0.5 * length) >= 2:
+                continue  # a barcode's bars, side by side
+            bars.append(((x1, y1, x2, y2) if horizontal else (y1, x1, y2, x2), length))
+    bars.sort(key=lambda bl: -bl[1])
+    return [b for b, _ in bars[:MAX_BARS]]
+
+
+def _in_line(pieces: list[tuple]) -> list[tuple]:
+    """Horizontal pieces joined where they share their rows and follow each other closely."""
+    out: list[list[float]] = []
+    for x1, y1, x2, y2 in sorted(pieces):
+        tol = max(1.0, 0.25 * (y2 - y1))
+        for o in out:
+            if abs(o[1] - y1) <= tol and abs(o[3] - y2) <= tol and 0 <= x1 - o[2] <= 1.5 * max(x2 - x1, o[4]):
+                o[2], o[4] = max(o[2], x2), max(o[4], x2 - x1)
+                break
+        else:
+            out.append([x1, y1, x2, y2, x2 - x1])
+    return [tuple(o[:4]) for o in out]
 
 
 def label_region(box, hw: tuple[int, int]) -> tuple[float, float, float, float]:
@@ -117,8 +164,7 @@ class Bar:
 def measure_bar(gray: np.ndarray, hint) -> tuple[Bar | None, str | None]:
     """The bar nearest ``hint`` (a box in ``gray``'s pixels, the bar horizontal), measured: or
     (None, why not). The ends are placed where each row's ink coverage crosses half its peak."""
-    ink = ink_mask(gray)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(bar_ink(gray, hint), connectivity=8)
     hx1, hy1, hx2, hy2 = hint
     best, best_overlap = 0, 0.0
     for i in range(1, n):
@@ -129,6 +175,8 @@ def measure_bar(gray: np.ndarray, hint) -> tuple[Bar | None, str | None]:
     if not best:
         return None, "no bar at the scale bar's place"
     x, y, w, h, _ = stats[best]
+    if x == 0 or y == 0 or x + w == gray.shape[1] or y + h == gray.shape[0]:
+        return None, "not a bar: it runs off the crop"
     mask = labels == best
     cols = mask[:, x:x + w]
     top = np.argmax(cols, axis=0)
@@ -142,9 +190,12 @@ def measure_bar(gray: np.ndarray, hint) -> tuple[Bar | None, str | None]:
     rows = range(t0 + int(0.25 * (t1 - t0)), max(t1 - int(0.25 * (t1 - t0)), t0 + int(0.25 * (t1 - t0)) + 1))
     pad = int(max(3, t))
     c0, c1 = max(0, x - pad), min(gray.shape[1], x + w + pad)
-    ring = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(2, int(t)))
-    band = gray[max(0, t0 - pad):t1 + pad, c0:c1]
-    paper = float(np.median(band[ring[max(0, t0 - pad):t1 + pad, c0:c1] == 0])) if (ring[max(0, t0 - pad):t1 + pad, c0:c1] == 0).any() else 255.0
+    # The paper's grey beside the bar (about its thickness away, on every side): mostly paper,
+    # whatever the card's shade; the label's few glyph pixels do not move the median.
+    near = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(2, int(t) // 2))
+    y_lo, y_hi = max(0, t0 - 2 * pad), t1 + 2 * pad
+    beside = gray[y_lo:y_hi, c0:c1][near[y_lo:y_hi, c0:c1] == 0]
+    paper = float(np.median(beside)) if beside.size else paper_grey(gray)
     dark = float(np.median(gray[mask]))
     if paper - dark < 40:
         return None, "not a bar: too little contrast with the paper"
@@ -160,7 +211,26 @@ def measure_bar(gray: np.ndarray, hint) -> tuple[Bar | None, str | None]:
     tol = max(EDGE_TOL_PX, EDGE_TOL_REL * (right - left))
     if np.ptp(lefts) > tol or np.ptp(rights) > tol:
         return None, "not a bar: its ends are not square"
+    if abs(left - x) > END_TOL_PX or abs(right - (x + w)) > END_TOL_PX:
+        return None, "not a bar: its middle ends before its outline does"
+    if _continues(stats, best, x, x + w, t0, t1):
+        return None, "not a bar: it continues past its ends (one segment of a longer bar?)"
     return Bar(left, right, t0, t1, mask), None
+
+
+def _continues(stats: np.ndarray, bar: int, x1: int, x2: int, top: int, bottom: int) -> bool:
+    """Another ink component on exactly the bar's rows, within a bar's length of either end: the
+    next dark segment of a segmented bar whose outline did not join them. Measured alone, one
+    segment would give the whole label's length to a fraction of the bar."""
+    length, tol = x2 - x1, max(2, 0.15 * (bottom - top))
+    for i, (x, y, w, h, area) in enumerate(stats):
+        if i in (0, bar) or abs(y - top) > tol or abs(y + h - bottom) > tol:
+            continue
+        if area < 0.75 * w * h or w < 0.5 * h:  # a letter of a label in line with a thin bar
+            continue
+        if x1 - length <= x + w <= x1 or x2 <= x <= x2 + length:
+            return True
+    return False
 
 
 def _glyph_rows(gray: np.ndarray, region: tuple[int, int, int, int], dark: float, paper: float) -> list[list[tuple]]:
@@ -194,7 +264,11 @@ def _glyph_rows(gray: np.ndarray, region: tuple[int, int, int, int], dark: float
 
 
 def _read_label(gray: np.ndarray, word: list[tuple], paper: float) -> tuple[str, float]:
-    """Tesseract's reading of one word box (single line), upscaled to its preferred height."""
+    """Tesseract's reading of one word box (single line), upscaled to its preferred height, and
+    the lowest confidence of its digits; ("", 0) where it read more symbols than there are
+    glyph blobs, or two symbols in one place (a glyph read twice, "55" for "5", changes the
+    length), or letters below LETTER_MIN_CONF. A thin letter may come apart in two blobs, so
+    fewer symbols than blobs is allowed."""
     x1, y1 = min(b[0] for b in word), min(b[1] for b in word)
     x2, y2 = max(b[2] for b in word), max(b[3] for b in word)
     h = y2 - y1
@@ -209,16 +283,24 @@ def _read_label(gray: np.ndarray, word: list[tuple], paper: float) -> tuple[str,
     canvas[m:m + patch.shape[0], m:m + patch.shape[1]] = np.clip((patch - lo) * (255.0 / (hi - lo)), 0, 255)
     # Symbol by symbol: a word's confidence counts it against a dictionary ("50mm" gets 0).
     symbols = recognise(canvas, 7, "symbol", LABEL_CHARS)
+    if len(symbols) > len(word) or _overlapping(symbols) or any(
+            c < LETTER_MIN_CONF for t, c, _ in symbols if not t.isdigit()):
+        return "", 0.0
     text = "".join(t for t, _, _ in symbols)
-    conf = min((c for _, c, _ in symbols), default=0.0)
+    conf = min((c for t, c, _ in symbols if t.isdigit()), default=0.0)
     return text, conf
+
+
+def _overlapping(symbols: list[tuple]) -> bool:
+    boxes = sorted(b for _, _, b in symbols)
+    return any(min(a[2], b[2]) - b[0] > 0.5 * min(a[2] - a[0], b[2] - b[0]) for a, b in zip(boxes, boxes[1:]))
 
 
 def _labels_beside(gray: np.ndarray, bar: Bar, paper: float, dark: float) -> list[tuple]:
     """(value, unit, conf, word box) for each word beside the bar that reads as a length alone."""
     H, W = gray.shape
     clean = gray.copy()
-    clean[cv2.dilate(bar.mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2) > 0] = np.uint8(paper)
+    clean[cv2.dilate(bar.mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=3) > 0] = np.uint8(paper)
     found = []
     for word in _glyph_rows(clean, (0, 0, W, H), dark, paper):
         x1, y1 = min(b[0] for b in word), min(b[1] for b in word)
@@ -234,6 +316,9 @@ def _labels_beside(gray: np.ndarray, bar: Bar, paper: float, dark: float) -> lis
             bar.right - 1 <= x1 <= bar.right + gap or bar.left - gap <= x2 <= bar.left + 1)
         if not (above or below or in_line) or h > bar.length:
             continue
+        if h < MIN_LABEL_PX:  # too small to tell a 5 from a 9 (or 6, 8, 3) safely
+            found.append((None, f"{h} px tall", 0.0, (x1, y1, x2, y2)))
+            continue
         text, conf = _read_label(clean, word, paper)
         m = LABEL_RE.match(text.strip())
         if m:
@@ -241,7 +326,7 @@ def _labels_beside(gray: np.ndarray, bar: Bar, paper: float, dark: float) -> lis
     return found
 
 
-def read_scalebar(crop_rgb: np.ndarray, hint, min_conf: float = 60.0) -> RulerReading:
+def read_scalebar(crop_rgb: np.ndarray, hint, min_conf: float = 70.0) -> RulerReading:
     """The scale of a scale bar in a crop (``hint``: the bar's box in crop pixels), or a null
     with the reason."""
     gray = cv2.cvtColor(crop_rgb, cv2.COLOR_RGB2GRAY) if crop_rgb.ndim == 3 else crop_rgb
@@ -265,7 +350,11 @@ def read_scalebar(crop_rgb: np.ndarray, hint, min_conf: float = 60.0) -> RulerRe
                 H, W = gray.shape
                 box = (W - box[2], H - box[3], W - box[0], H - box[1])
             labels.append((value, unit, conf, box, turned))
+    small = [lb for lb in labels if lb[0] is None]
+    labels = [lb for lb in labels if lb[0] is not None]
     confident = [lb for lb in labels if lb[2] >= min_conf]
+    if small and not confident:
+        return RulerReading(px_per_cm=None, reason=f"scale bar label too small to read safely ({small[0][1]})")
     if not confident:
         return RulerReading(px_per_cm=None, reason="scale bar without a readable length label"
                             + (f" (read {labels[0][0]} {labels[0][1]} at {labels[0][2]:.0f}%)" if labels else ""))
@@ -278,12 +367,16 @@ def read_scalebar(crop_rgb: np.ndarray, hint, min_conf: float = 60.0) -> RulerRe
         return RulerReading(px_per_cm=None, reason=f"scale bar too short to measure within 2% ({bar.length:.0f} px)")
     value, unit, conf, box, turned = max(confident, key=lambda lb: lb[2])
     cm = value * CM_PER_UNIT[unit]
+    label_cm = (box[3] - box[1]) * cm / bar.length
+    if not LABEL_CM[0] <= label_cm <= LABEL_CM[1]:
+        return RulerReading(px_per_cm=None, reason=f"scale bar label {value} {unit} would be {label_cm:.2f} cm tall: "
+                            "misread, or not this bar's label")
     digit = Digit(value=value, conf=round(conf, 1), x=0.5 * (box[0] + box[2]), y=0.5 * (box[1] + box[3]))
     x_lo, x_hi = min(bar.left, box[0]), max(bar.right, box[2])
     y_lo, y_hi = min(bar.top, box[1]), max(bar.bottom, box[3])
     reading = RulerReading(px_per_cm=bar.length / cm, reason=None, method=f"scale-bar-{value}{unit}",
                            digits=[digit], rotation=180 if turned else 0,
-                           axis_span=(x_lo, x_hi), cross_span=(y_lo, y_hi))
+                           axis_span=(x_lo, x_hi), cross_span=(y_lo, y_hi), runs_past_ends=False)
     return _back_to_crop(reading, crop_rgb.shape[:2]) if vertical else reading
 
 
