@@ -32,11 +32,12 @@ def ocr_chars(gt_digits: list[dict], read: list, tol_px: float) -> tuple[int, in
     a token's centre lies within tol_px of its printed centre."""
     correct = total = 0
     for g in gt_digits:
-        total += len(g["text"])
+        text = g["text"] if g["text"].isdigit() else str(g["value"])  # a bar's "5 cm": its number
+        total += len(text)
         near = [d for d in read if abs(d.x - g["cx"]) <= tol_px and abs(d.y - g["cy"]) <= tol_px]
         if near:
             best = min(near, key=lambda d: (d.x - g["cx"]) ** 2 + (d.y - g["cy"]) ** 2)
-            correct += max(0, len(g["text"]) - levenshtein(g["text"], str(best.value)))
+            correct += max(0, len(text) - levenshtein(text, str(best.value)))
     return correct, total
 
 

@@ -42,7 +42,7 @@ MERGE_OVERLAP = 0.5  # boxes whose intersection covers this share of the smaller
 MERGE_MIN_REL = 0.2  # ... if at least this confident relative to the cluster's best box
 END_MARGIN_CM = 0.7  # a ruler runs on about this far past its end ticks and numbers
 # A bar with a length label was found: its reason tells more than a ruler candidate's.
-BAR_REASONS = ("scale bar too short", "scale bar with labels", "scale bar without a readable length label (read")
+BAR_REASONS = ("scale bar too short", "scale bar with labels", "scale bar label", "scale bar without a readable length label (read")
 SIDE_MARGIN_CM = 0.1  # across it, the reader finds the body's edge itself; this covers the
                       # edge's blur and shading, where the body's colour fades into the paper's
 
