@@ -32,6 +32,7 @@ MAX_PHASE = 0.3         # numbers of a block ruler sit beside their cell edge (m
 TICKS_WITHIN_DH = 2.5   # the ticks that confirm a row of numbers lie within this many digit
 TICKS_WITHIN_UNITS = 1.0  # heights of the row's band, or this many numbered units of it, if more
                         # (small numbers beside long cm ticks)
+GLYPH_BAND = 0.6        # ... and within this many, the glyphs themselves
 DIGIT_BAND = 1.0        # rows within this many digit heights of a number's centre are digits
 MAX_DUTY = 0.3          # ticks are thin lines; colour-chart patches fill their period
 TICK_ROW_REL = 0.25     # a row crosses the tick comb where the lattice's line is this strong
@@ -182,6 +183,13 @@ def confirm_spacing(view: ViewReading, est: SpacingEstimate, allow_cm_level: boo
             # not something three numbers in sequence make, so their rows may be measured (not
             # for a mere pair of numbers: a table of figures in fixed-pitch type is such a comb).
             lat = lattice_either_polarity(tick_img, d_up / n, min_extent=extent,
+                                          upscale=view.scale, x_range=span, y_range=near)
+        if lat is None and n == 2:
+            # Low resolution: short mm ticks blur into the ruler's edge and the half-cm ticks
+            # stand alone only in the few rows between their ends and the numbers, which the
+            # digits' bands above cover. Measured there, beside the glyphs proper.
+            tight = [(d.y - GLYPH_BAND * view.digit_height, d.y + GLYPH_BAND * view.digit_height) for d in est.digits]
+            lat = lattice_either_polarity(tick_img, d_up / n, exclude=tight, min_extent=extent,
                                           upscale=view.scale, x_range=span, y_range=near)
         if lat is None:
             continue
