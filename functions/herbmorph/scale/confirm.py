@@ -27,6 +27,10 @@ CM_LEVEL_ONLY_BELOW_PX = 28.0  # a half-cm lattice may stand in for the mm one o
                         # ticks are unresolved (< 2.8 px apart): above that a real ruler shows
                         # its mm lattice, and a digit-period lattice alone is what a colour
                         # chart's patches (or the digits themselves) produce
+FEW_LINES_AGREE = 0.008  # one line per cm at low resolution: the lines' fit within this of their
+                        # spectral line ...
+FEW_LINES_AGREE_DIGITS = 0.015  # ... and within this of the numbers' spacing (not AGREE_REL):
+                        # ten lines are no mm lattice, and no half-cm ticks back them
 MAX_PHASE = 0.3         # numbers of a block ruler sit beside their cell edge (measured 0.21 on a real one);
                         # a colour chart centres them in its patches, half a period away
 TICKS_WITHIN_DH = 2.5   # the ticks that confirm a row of numbers lie within this many digit
@@ -150,10 +154,12 @@ def confirm_spacing(view: ViewReading, est: SpacingEstimate, allow_cm_level: boo
             # the first cm. Accepted only with the numbers printed *on* the lines (see below).
             hypotheses += [(1, "cm")]
     elif allow_cm_level and d_orig < CM_LEVEL_ONLY_BELOW_PX:
-        # An inch this small would be implausible (see CM_LEVEL_MAX_PX). Half-cm ticks are
-        # resolved at any plausible resolution (>= 7 px apart), so a one-tick-per-unit lattice
-        # is no ruler evidence: its only period is the digits' own, as on a colour chart.
-        hypotheses += [(2, "cm")]
+        # An inch this small would be implausible (see CM_LEVEL_MAX_PX): half-cm ticks, or
+        # else one line per cm. Many rulers print no half-cm ticks, and mm ticks only in their
+        # first cm (the 0-10 cm rulers of SERNEC and the Smithsonian, block or not). One line
+        # per numbered unit is accepted only with the numbers printed on the lines, not
+        # between them as on a colour chart, and as thin lines, not patches (see below).
+        hypotheses += [(2, "cm"), (1, "cm")]
     seen: list[str] = []
     others = [f for f in view.fits if f is not est] + list(peers)
     for n, unit in hypotheses:
@@ -175,8 +181,10 @@ def confirm_spacing(view: ViewReading, est: SpacingEstimate, allow_cm_level: boo
         tick_img = view.tick_img if view.tick_img is not None else view.img
         # ... and only there: beyond the end numbers (plus a unit of margin) lies other content.
         span = (min(d.x for d in est.digits) - 1.2 * d_up, max(d.x for d in est.digits) + 1.2 * d_up)
+        few_lines = n == 1 and d_orig < CM_LEVEL_MAX_PX  # about ten lines, each one weighing
         lat = lattice_either_polarity(tick_img, d_up / n, exclude=bands, min_extent=extent,
-                                      upscale=view.scale, x_range=span, y_range=near)
+                                      upscale=view.scale, x_range=span, y_range=near,
+                                      refine_agree=FEW_LINES_AGREE if few_lines else None)
         if lat is None and n >= 8 and allow_cm_level:
             # Small numbers printed between fine ticks (a colour target's cm scale) share their
             # rows: no digit-free row is left. A comb of 8 or more ticks per numbered unit is
@@ -209,13 +217,14 @@ def confirm_spacing(view: ViewReading, est: SpacingEstimate, allow_cm_level: boo
             # from the patch edges; a ruler prints each number on its own line.
             seen.append(f"1/cm: numbers sit between the lines, not on them (phase {off:.2f})")
             continue
-        if n == 1 and (blocks := alternation_power(tick_img, 2 * d_up, span, near)[0]) < MIN_SNR:
+        if n == 1 and d_orig >= CM_LEVEL_MAX_PX and (
+                blocks := alternation_power(tick_img, 2 * d_up, span, near)[0]) < MIN_SNR:
             # One line per numbered unit is also an inch ruler whose 1/8-inch ticks are too fine
             # to confirm (2.54x wrong); a block ruler alone alternates dark and light units.
             seen.append(f"1/cm: no alternating cm blocks (power {blocks:.0f})")
             continue
         unit_px = lat.period * n
-        if abs(unit_px - d_up) / d_up > AGREE_REL:
+        if abs(unit_px - d_up) / d_up > (FEW_LINES_AGREE_DIGITS if few_lines else AGREE_REL):
             seen.append(f"digits {d_orig:.2f} px/{unit} vs ticks {unit_px / view.scale:.2f} px/{unit}")
             continue
         to_cm = 1.0 if unit == "cm" else 1.0 / CM_PER_INCH

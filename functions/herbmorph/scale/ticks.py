@@ -114,8 +114,12 @@ def _overlap(strip: tuple[int, int], bands) -> float:
 def find_lattice(gray: np.ndarray, expected: float, rel_window: float = 0.06,
                  n_strips: int = 6, exclude=(), min_extent: float = 0.0,
                  upscale: float = 1.0, x_range: tuple[float, float] | None = None,
-                 y_range: tuple[float, float] | None = None) -> Lattice | None:
+                 y_range: tuple[float, float] | None = None, refine_agree: float | None = None
+                 ) -> Lattice | None:
     """Best strip whose dominant periodicity sits at ``expected`` (± rel_window).
+
+    ``refine_agree``: where given, a strip counts only if its ticks' least-squares period
+    agrees with its spectral line within this share (few ticks, each one weighing).
 
     ``y_range`` limits the rows searched (the ticks of a row of numbers lie beside it);
     ``exclude`` bands are in the full image's rows.
@@ -184,6 +188,11 @@ def find_lattice(gray: np.ndarray, expected: float, rel_window: float = 0.06,
             continue
         period, n_ticks, duty, (lo, hi) = refined
         if hi - lo < min_extent:
+            continue
+        if refine_agree is not None and abs(period - coarse) > refine_agree * coarse:
+            # The ticks' least-squares fit strays from the strip's own spectral line: its peaks
+            # are not all ticks (digit strokes, a block of blurred mm ticks). On a real 0-10 cm
+            # ruler with 10 lines such a strip read 1.2% long, where cleaner strips agree.
             continue
         cand = Lattice(period, snr, dominance, n_ticks, duty, (strip[0] + y0, strip[1] + y0), (lo + x0, hi + x0))
         if best is None or cand.strength > best.strength:
