@@ -45,3 +45,27 @@ def test_one_line_per_cm_at_low_resolution_is_read(ppc, white):
 def test_numbers_between_the_lines_are_no_ruler():
     r = read_ruler(line_ruler(22.4, numbers_between=True))
     assert r.px_per_cm is None
+
+
+# The real low-resolution sheets' rulers, measured by hand for this test: the centres of the
+# regular cm lines (from 1 or 2 to 9 or 10) in a strip of rows across them, far-apart lines'
+# distance over the cm between them. The sheets stay in ../shared; only these figures are ours.
+REAL_LINES_PX_PER_CM = {"103272.jpg": 22.69, "10737.jpg": 22.39, "109601.jpg": 22.75, "110423.jpg": 22.21,
+                        "120853.jpg": 22.69, "176836.jpg": 22.63, "19956.jpg": 22.21, "26124.jpg": 22.13}
+
+
+def test_real_low_resolution_rulers_are_read_within_2_percent_of_their_lines():
+    from conftest import REAL_SHEETS
+    from herbmorph.imageio import load_image
+    from herbmorph.scale.core import ScalePredictor
+
+    if not REAL_SHEETS.is_dir():
+        pytest.skip("../shared/samples/real-sheets is not beside this checkout")
+    scale = ScalePredictor()
+    read = 0
+    for name, truth in REAL_LINES_PX_PER_CM.items():
+        r = scale.predict(load_image(REAL_SHEETS / name).rgb)
+        if r.px_per_cm is not None:
+            assert abs(r.px_per_cm / truth - 1) < 0.02, (name, r.px_per_cm, truth)
+            read += 1
+    assert read >= 6
