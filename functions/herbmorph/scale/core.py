@@ -26,7 +26,7 @@ from ..results import Digit, ScaleResult
 from .frames import Frame, crop_candidate, tightened, view_of
 from .proposals import find_proposals
 from .ruler import RulerReading, read_ruler
-from .scalebar import find_bars, label_region, read_scalebar
+from .scalebar import LABELLED_BAR_REASONS, find_bars, label_region, read_scalebar
 from .views import reader_pool, reading_threads
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,6 @@ MAX_BOXES = 30       # raw detector boxes considered for clustering
 MERGE_OVERLAP = 0.5  # boxes whose intersection covers this share of the smaller one merge
 MERGE_MIN_REL = 0.2  # ... if at least this confident relative to the cluster's best box
 END_MARGIN_CM = 0.7  # a ruler runs on about this far past its end ticks and numbers
-# A bar with a length label was found: its reason tells more than a ruler candidate's.
-BAR_REASONS = ("scale bar too short", "scale bar with labels", "scale bar label", "scale bar without a readable length label (read")
 SIDE_MARGIN_CM = 0.1  # across it, the reader finds the body's edge itself; this covers the
                       # edge's blur and shading, where the body's colour fades into the paper's
 
@@ -235,7 +233,7 @@ class ScalePredictor:
             if frame is not None and (result := self._read(frame, 0.0, rgb.shape[:2])).status == "ok":
                 return result
         bar = self._read_bars(rgb, view, gray)
-        if bar is not None and (bar.status == "ok" or bar.reason.startswith(BAR_REASONS)):
+        if bar is not None and (bar.status == "ok" or bar.reason.startswith(LABELLED_BAR_REASONS)):
             return bar
         if results:
             return results[0]
@@ -250,21 +248,18 @@ class ScalePredictor:
             if frame is None:
                 continue
             hint = map_box(frame.to_crop @ np.linalg.inv(view.to_view), box)
-            try:
-                reading = read_scalebar(frame.crop, hint)
-            except Exception as exc:  # noqa: BLE001 — one bad candidate must not hide the next
-                log.exception("reading a scale bar candidate failed")
-                reading = RulerReading(px_per_cm=None, reason=f"scale bar reader failed: {brief(exc)}")
-            result = reading_to_result(reading, frame, 0.0, rgb.shape[:2], self.info)
+            result = self._read(frame, 0.0, rgb.shape[:2], lambda crop: read_scalebar(crop, hint), "scale bar reader")
             if result.status == "ok":
                 return result
             first = first or result
         return first
 
-    def _read(self, frame: Frame, conf: float, hw: tuple[int, int]) -> ScaleResult:
+    def _read(self, frame: Frame, conf: float, hw: tuple[int, int], read=read_ruler, what: str = "reader"
+              ) -> ScaleResult:
+        """One candidate crop read (by ``read``: a ruler, or a scale bar) as a result."""
         try:
-            reading = read_ruler(frame.crop)
+            reading = read(frame.crop)
         except Exception as exc:  # noqa: BLE001 — one bad candidate must not hide the next
-            log.exception("reading a ruler candidate failed")
-            reading = RulerReading(px_per_cm=None, reason=f"reader failed: {brief(exc)}")
+            log.exception("%s failed on a candidate", what)
+            reading = RulerReading(px_per_cm=None, reason=f"{what} failed: {brief(exc)}")
         return reading_to_result(reading, frame, conf, hw, self.info)

@@ -48,6 +48,9 @@ LABEL_CM = (0.1, 1.0)   # printed labels are 0.1-1 cm tall: a misread value or u
                         # makes the label implausibly large or small
 LABEL_RE = re.compile(r"^(\d{1,3})\s*(cm|mm)$")
 CM_PER_UNIT = {"cm": 1.0, "mm": 0.1}
+# Nulls that found a bar with a length label beside it: they tell more than a ruler candidate's.
+LABELLED_BAR_REASONS = ("scale bar too short", "scale bar with labels", "scale bar label",
+                        "scale bar without a readable length label (read")
 
 
 def paper_grey(gray: np.ndarray) -> float:
@@ -147,10 +150,10 @@ def _crossing(c: np.ndarray) -> float | None:
 
 
 class Bar:
-    """A bar laid horizontally in ``gray``: its ends (sub-pixel), rows and thickness."""
+    """A bar laid horizontally in ``gray``: its ends (sub-pixel), rows, thickness and ink grey."""
 
-    def __init__(self, left: float, right: float, top: int, bottom: int, mask: np.ndarray):
-        self.left, self.right, self.top, self.bottom, self.mask = left, right, top, bottom, mask
+    def __init__(self, left: float, right: float, top: int, bottom: int, mask: np.ndarray, dark: float):
+        self.left, self.right, self.top, self.bottom, self.mask, self.dark = left, right, top, bottom, mask, dark
 
     @property
     def length(self) -> float:
@@ -215,7 +218,7 @@ def measure_bar(gray: np.ndarray, hint) -> tuple[Bar | None, str | None]:
         return None, "not a bar: its middle ends before its outline does"
     if _continues(stats, best, x, x + w, t0, t1):
         return None, "not a bar: it continues past its ends (one segment of a longer bar?)"
-    return Bar(left, right, t0, t1, mask), None
+    return Bar(left, right, t0, t1, mask, dark), None
 
 
 def _continues(stats: np.ndarray, bar: int, x1: int, x2: int, top: int, bottom: int) -> bool:
@@ -263,8 +266,9 @@ def _glyph_rows(gray: np.ndarray, region: tuple[int, int, int, int], dark: float
     return words
 
 
-def _read_label(gray: np.ndarray, word: list[tuple], paper: float) -> tuple[str, float]:
-    """Tesseract's reading of one word box (single line), upscaled to its preferred height, and
+def _read_label(gray: np.ndarray, word: list[tuple], paper: float, turned: bool) -> tuple[str, float]:
+    """Tesseract's reading of one word box (single line; ``turned``: upside down), upscaled to
+    its preferred height, and
     the lowest confidence of its digits; ("", 0) where it read more symbols than there are
     glyph blobs, or two symbols in one place (a glyph read twice, "55" for "5", changes the
     length), or letters below LETTER_MIN_CONF. A thin letter may come apart in two blobs, so
@@ -274,6 +278,8 @@ def _read_label(gray: np.ndarray, word: list[tuple], paper: float) -> tuple[str,
     h = y2 - y1
     pad = max(2, h // 4)
     patch = gray[max(0, y1 - pad):y2 + pad, max(0, x1 - pad):x2 + pad]
+    if turned:
+        patch = patch[::-1, ::-1]
     f = float(np.clip(OCR_DIGIT_PX / max(h, 1), 1.0, 6.0))
     if f > 1.0:
         patch = cv2.resize(patch, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
@@ -296,13 +302,16 @@ def _overlapping(symbols: list[tuple]) -> bool:
     return any(min(a[2], b[2]) - b[0] > 0.5 * min(a[2] - a[0], b[2] - b[0]) for a, b in zip(boxes, boxes[1:]))
 
 
-def _labels_beside(gray: np.ndarray, bar: Bar, paper: float, dark: float) -> list[tuple]:
-    """(value, unit, conf, word box) for each word beside the bar that reads as a length alone."""
+def _labels_beside(gray: np.ndarray, bar: Bar, paper: float) -> list[tuple]:
+    """(value, unit, conf, word box, turned) for each word beside the bar that reads as a length
+    alone, as printed or upside down (the bar may have been printed so; where a word may lie
+    beside the bar is the same either way up). A word too small to read is (None, why, 0, box,
+    False)."""
     H, W = gray.shape
     clean = gray.copy()
     clean[cv2.dilate(bar.mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=3) > 0] = np.uint8(paper)
     found = []
-    for word in _glyph_rows(clean, (0, 0, W, H), dark, paper):
+    for word in _glyph_rows(clean, (0, 0, W, H), bar.dark, paper):
         x1, y1 = min(b[0] for b in word), min(b[1] for b in word)
         x2, y2 = max(b[2] for b in word), max(b[3] for b in word)
         h = y2 - y1
@@ -317,12 +326,12 @@ def _labels_beside(gray: np.ndarray, bar: Bar, paper: float, dark: float) -> lis
         if not (above or below or in_line) or h > bar.length:
             continue
         if h < MIN_LABEL_PX:  # too small to tell a 5 from a 9 (or 6, 8, 3) safely
-            found.append((None, f"{h} px tall", 0.0, (x1, y1, x2, y2)))
+            found.append((None, f"{h} px tall", 0.0, (x1, y1, x2, y2), False))
             continue
-        text, conf = _read_label(clean, word, paper)
-        m = LABEL_RE.match(text.strip())
-        if m:
-            found.append((int(m.group(1)), m.group(2), conf, (x1, y1, x2, y2)))
+        for turned in (False, True):
+            text, conf = _read_label(clean, word, paper, turned)
+            if m := LABEL_RE.match(text.strip()):
+                found.append((int(m.group(1)), m.group(2), conf, (x1, y1, x2, y2), turned))
     return found
 
 
@@ -339,17 +348,7 @@ def read_scalebar(crop_rgb: np.ndarray, hint, min_conf: float = 70.0) -> RulerRe
     bar, why = measure_bar(gray, hint)
     if bar is None:
         return RulerReading(px_per_cm=None, reason=why)
-    paper = paper_grey(gray)
-    dark = float(np.median(gray[bar.mask]))
-    labels = []
-    for turned in (False, True):  # the label may read upside down: the bar was printed so
-        g = gray[::-1, ::-1] if turned else gray
-        b = bar if not turned else _half_turned(bar, gray.shape)
-        for value, unit, conf, box in _labels_beside(np.ascontiguousarray(g), b, paper, dark):
-            if turned:
-                H, W = gray.shape
-                box = (W - box[2], H - box[3], W - box[0], H - box[1])
-            labels.append((value, unit, conf, box, turned))
+    labels = _labels_beside(gray, bar, paper_grey(gray))
     small = [lb for lb in labels if lb[0] is None]
     labels = [lb for lb in labels if lb[0] is not None]
     confident = [lb for lb in labels if lb[2] >= min_conf]
@@ -378,11 +377,6 @@ def read_scalebar(crop_rgb: np.ndarray, hint, min_conf: float = 70.0) -> RulerRe
                            digits=[digit], rotation=180 if turned else 0,
                            axis_span=(x_lo, x_hi), cross_span=(y_lo, y_hi), runs_past_ends=False)
     return _back_to_crop(reading, crop_rgb.shape[:2]) if vertical else reading
-
-
-def _half_turned(bar: Bar, hw: tuple[int, int]) -> Bar:
-    H, W = hw
-    return Bar(W - bar.right, W - bar.left, H - bar.bottom, H - bar.top, bar.mask[::-1, ::-1])
 
 
 def _back_to_crop(reading: RulerReading, hw: tuple[int, int]) -> RulerReading:
