@@ -70,9 +70,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from herbmorph.evaluate import ocr_chars  # noqa: E402
-from herbmorph.scale.ocr import OCR_DIGIT_PX, cc_char_boxes  # noqa: E402
+from herbmorph.scale.ocr import NUMBER_READINGS, OCR_DIGIT_PX, cc_char_boxes  # noqa: E402
 from herbmorph.scale.ruler import read_ruler  # noqa: E402
-from herbmorph.scale.views import read_view  # noqa: E402
+from herbmorph.scale.views import prepare_view, read_as  # noqa: E402
 from herbmorph.synth.rulers import render_ruler  # noqa: E402
 
 
@@ -106,7 +106,8 @@ def test_glyph_blobs_cover_every_number(ppc, design):
 def test_small_digits_are_upscaled_for_tesseract():
     d = render_ruler(np.random.default_rng([25, 99]), 25, "cm-15")
     gray = cv2.cvtColor(d.image, cv2.COLOR_RGB2GRAY)
-    v = max(read_view(0, gray, 75.0), key=lambda v: sum(d.conf > 75 for d in v.digits))
+    view = prepare_view(0, gray)
+    v = max((read_as(view, r, 75.0) for r in NUMBER_READINGS), key=lambda v: sum(d.conf > 75 for d in v.digits))
     printed = np.median([g["bbox"][3] - g["bbox"][1] for g in d.digits])
     assert printed < 15 and v.digit_height >= 0.75 * OCR_DIGIT_PX
     assert {dg.value for dg in v.digits if dg.conf > 75} >= set(range(1, 16)) - {1}

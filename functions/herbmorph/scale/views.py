@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..results import Digit
-from .ocr import (NUMBER_READINGS, OCR_DIGIT_PX, OCR_MAX_UPSCALE, NumberLayout, cc_char_boxes, dark_body,
+from .ocr import (OCR_DIGIT_PX, OCR_MAX_UPSCALE, NumberLayout, cc_char_boxes, dark_body,
                   half_turn_boxes, ocr_image, tick_view, upscale_for)
 from .spacing import SpacingEstimate, fit_digit_rows
 
@@ -24,12 +24,6 @@ def long_axis_turn(gray: np.ndarray) -> int:
     """Quarter turns (counter-clockwise) that lay the crop's long axis along x: 0 or 1."""
     h, w = gray.shape
     return 0 if w >= h else 1
-
-
-def upright_views(gray: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    """The two rotations (in quarter turns, counter-clockwise) that lay the long axis along x."""
-    k = long_axis_turn(gray)
-    return [(k, np.ascontiguousarray(np.rot90(gray, k))) for k in (k, k + 2)]
 
 
 def to_crop_coords(x: float, y: float, k: int, crop_hw: tuple[int, int]) -> tuple[float, float]:
@@ -128,7 +122,8 @@ def prepare_view(k: int, gray_upright: np.ndarray, flip: bool | None = None) -> 
 
 
 def prepare_views(gray: np.ndarray, other_polarity: bool = False) -> list[PreparedView]:
-    """The two upright views of a crop (see ``upright_views``), prepared once and half-turned.
+    """The two upright views of a crop (the quarter turns that lay its long axis along x; the
+    ruler may be upside down), prepared once and half-turned.
     ``other_polarity``: the polarity the median did not choose (it fails on a dark ruler in a
     crop of mostly light paper, or the reverse)."""
     k = long_axis_turn(gray)
@@ -144,12 +139,6 @@ def read_as(view: PreparedView, reading: str, min_conf: float) -> ViewReading:
     confident = [d for d in digits if d.conf > min_conf]
     fits = fit_digit_rows(confident, row_tol=max(6.0, 0.5 * lay.height))
     return ViewReading(view.k, view.img, view.scale, digits, fits, lay.height, view.ticks, reading)
-
-
-def read_view(k: int, gray_upright: np.ndarray, min_conf: float, flip: bool | None = None) -> list[ViewReading]:
-    """Every reading of one upright view."""
-    view = prepare_view(k, gray_upright, flip)
-    return [read_as(view, r, min_conf) for r in NUMBER_READINGS]
 
 
 def reading_threads() -> int:
