@@ -254,11 +254,12 @@ class ScalePredictor:
             first = first or result
         return first
 
-    def _read(self, frame: Frame, conf: float, hw: tuple[int, int], read=read_ruler, what: str = "reader"
+    def _read(self, frame: Frame, conf: float, hw: tuple[int, int], read=None, what: str = "reader"
               ) -> ScaleResult:
-        """One candidate crop read (by ``read``: a ruler, or a scale bar) as a result."""
+        """One candidate crop read (by ``read``: a scale bar's reader; a ruler's by default) as a
+        result."""
         try:
-            reading = read(frame.crop)
+            reading = (read or read_ruler)(frame.crop)
         except Exception as exc:  # noqa: BLE001 — one bad candidate must not hide the next
             log.exception("%s failed on a candidate", what)
             reading = RulerReading(px_per_cm=None, reason=f"{what} failed: {brief(exc)}")
