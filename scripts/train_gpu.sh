@@ -48,6 +48,7 @@ if ! "$PY" -c "import ultralytics, pydantic" 2>/dev/null; then
   export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
 fi
 export PYTHONPATH="$PWD/functions${PYTHONPATH:+:$PYTHONPATH}"
+export YOLO_OFFLINE=1   # nothing to reach there: no online checks, no analytics, no downloads
 
 # herbmorph train must take the GPU flags (TrainPlan fields device, segment_arch, n_train, n_val,
 # data_dir, segment_imgsz, max_side, batch, workers and mask_ratio): say so plainly if it does not.

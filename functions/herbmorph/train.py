@@ -61,6 +61,9 @@ def train_one(task: str, data_yaml: Path, plan: TrainPlan, hours: float, imgsz: 
     os.environ.setdefault("YOLO_OFFLINE", "1")
     from ultralytics import YOLO
 
+    if plan.device != "cpu":
+        _skip_amp_download_check()
+
     arch = (plan.segment_arch.removesuffix(".yaml") + ".yaml") if task == "segment" else "yolo11n.yaml"
     init = Path(plan.init_from) / f"{task}.pt" if plan.init_from else None
     # From the architecture file (random init, nothing downloaded) or from our own earlier weights.
@@ -94,6 +97,20 @@ def train_one(task: str, data_yaml: Path, plan: TrainPlan, hours: float, imgsz: 
     return {"task": task, "arch": arch, "init": str(init) if init else "random", "imgsz": imgsz, "hours": hours,
             "epochs_done": int(metrics.get("epoch", 0)),
             "final_metrics": metrics, "weights": _shown(dest)}
+
+
+def _skip_amp_download_check() -> None:
+    """Ultralytics checks mixed precision on a GPU by downloading a model of its own and comparing
+    its outputs; where nothing can be fetched (the project's GPU machine), the download is retried
+    by curl with 30-s connect timeouts before the check gives up, which would spend minutes of a
+    short device lease. AMP on the data-centre GPUs we train on is sound: the check is skipped."""
+    import ultralytics.engine.trainer as trainer
+
+    def amp_ok(model) -> bool:
+        trainer.LOGGER.info("AMP: check skipped (no downloads here); mixed precision on")
+        return True
+
+    trainer.check_amp = amp_ok
 
 
 def _shown(path: Path) -> str:
