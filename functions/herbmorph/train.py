@@ -40,6 +40,9 @@ class TrainPlan:
     segment_arch: str = "yolo11n-seg"
     # Mask targets at imgsz / mask_ratio: at Ultralytics' default 4, 1–2 px stems vanish from them.
     mask_ratio: int = 4
+    # Training images get a scanned specimen's fine texture (synth.scanlook); False: as drawn
+    # (the shipped weights' runs, models/training.json).
+    scan_texture: bool = True
     # Continue from DIR/<task>.pt (fine-tune) instead of a random init:
     # how a longer budget is spread over several time-boxed runs.
     init_from: Path | None = None
@@ -54,7 +57,7 @@ def build_datasets(plan: TrainPlan) -> dict[str, Path]:
         if not (out / "gt").is_dir() or len(list((out / "gt").glob("*.json"))) < n:
             generate_dataset(out, n=n, seed=seed, px_per_cm_range=plan.px_per_cm_range)
         splits[split] = out
-    return export_yolo(splits, plan.data_dir / "yolo", max_side=plan.max_side)
+    return export_yolo(splits, plan.data_dir / "yolo", max_side=plan.max_side, scan_texture=plan.scan_texture)
 
 
 def train_one(task: str, data_yaml: Path, plan: TrainPlan, hours: float, imgsz: int) -> dict:

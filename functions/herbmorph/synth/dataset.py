@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Optional
@@ -25,6 +26,7 @@ import numpy as np
 import yaml
 
 from ..results import ORGAN_CLASSES, SCALE_CLASSES
+from .scanlook import organ_mask, scan_look
 from .sheet import generate_sheet
 
 JPEG_QUALITY = 90
@@ -192,12 +194,14 @@ def _iter_sheets(d: Path) -> Iterable[tuple[Path, Path]]:
 
 
 def export_yolo(splits: dict[str, Path], out_dir: Path, max_side: int = 1024,
-                progress: bool = False) -> dict[str, Path]:
+                progress: bool = False, scan_texture: bool = False) -> dict[str, Path]:
     """Export generated dataset dirs as Ultralytics datasets; returns the two data yaml paths.
 
     ``splits`` maps a split name ("train", "val", "test") to a directory written by
     :func:`generate_dataset`. Images are downscaled (INTER_AREA) so the long side is at most
-    ``max_side``; the same image file serves both datasets.
+    ``max_side``; the same image file serves both datasets. ``scan_texture``: the training
+    split's images get a scanned specimen's fine texture (:mod:`.scanlook`), each its own,
+    drawn from the sheet's name; the other splits stay as drawn.
     """
     out_dir = Path(out_dir)
     seg_root, sc_root = out_dir / "segment", out_dir / "scale"
@@ -220,15 +224,19 @@ def export_yolo(splits: dict[str, Path], out_dir: Path, max_side: int = 1024,
             h, w = img.shape[:2]
             sx, sy = w / W, h / H
             name = img_path.stem
+            quality = 95
+            if scan_texture and split == "train":
+                rng = np.random.default_rng(zlib.crc32(name.encode()))
+                img, quality = scan_look(img, organ_mask(gt, sx, sy, (h, w)), rng)
             seg_img = seg_root / "images" / split / f"{name}.jpg"
-            cv2.imwrite(str(seg_img), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            cv2.imwrite(str(seg_img), img, [cv2.IMWRITE_JPEG_QUALITY, quality])
             sc_img = sc_root / "images" / split / f"{name}.jpg"
             if sc_img.exists() or sc_img.is_symlink():
                 sc_img.unlink()
             try:
                 os.link(seg_img, sc_img)
             except OSError:
-                cv2.imwrite(str(sc_img), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+                cv2.imwrite(str(sc_img), img, [cv2.IMWRITE_JPEG_QUALITY, quality])
             seg_lines = _seg_lines(gt, sx, sy, w, h)
             (seg_root / "labels" / split / f"{name}.txt").write_text(
                 "\n".join(seg_lines) + "\n" if seg_lines else "")
