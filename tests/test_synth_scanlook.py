@@ -21,13 +21,14 @@ def test_training_images_get_texture_and_keep_their_labels(tmp_path):
     generate_dataset(d, 2, seed=5, px_per_cm_range=LOW, progress=False)
     plain = export_yolo({"train": d, "val": d}, tmp_path / "plain", max_side=512)
     tex = export_yolo({"train": d, "val": d}, tmp_path / "tex", max_side=512, scan_texture=True)
-    again = export_yolo({"train": d}, tmp_path / "again", max_side=512, scan_texture=True)
+    again = export_yolo({"train": d}, tmp_path / "again", max_side=512, scan_texture=True, workers=2)  # in processes
     for name in ("sheet-5-00000", "sheet-5-00001"):
         seg = lambda ys, split: ys["segment"].parent / "images" / split / f"{name}.jpg"  # noqa: E731
         lbl = lambda ys, split: (ys["segment"].parent / "labels" / split / f"{name}.txt").read_text()  # noqa: E731
         assert lbl(tex, "train") == lbl(plain, "train") and lbl(tex, "val") == lbl(plain, "val")
         assert seg(tex, "val").read_bytes() == seg(plain, "val").read_bytes()  # validation as drawn
         assert seg(tex, "train").read_bytes() == seg(again, "train").read_bytes()  # drawn from the name
+        assert lbl(again, "train") == lbl(tex, "train")
         assert _lapvar(seg(tex, "train")) > 1.3 * _lapvar(seg(plain, "train"))
     a, b = (tex["segment"].parent / "images" / "train" / f"sheet-5-0000{i}.jpg" for i in (0, 1))
     assert a.read_bytes() != b.read_bytes()

@@ -57,7 +57,8 @@ def build_datasets(plan: TrainPlan) -> dict[str, Path]:
         if not (out / "gt").is_dir() or len(list((out / "gt").glob("*.json"))) < n:
             generate_dataset(out, n=n, seed=seed, px_per_cm_range=plan.px_per_cm_range)
         splits[split] = out
-    return export_yolo(splits, plan.data_dir / "yolo", max_side=plan.max_side, scan_texture=plan.scan_texture)
+    return export_yolo(splits, plan.data_dir / "yolo", max_side=plan.max_side, scan_texture=plan.scan_texture,
+                       workers=max(1, plan.workers))
 
 
 def train_one(task: str, data_yaml: Path, plan: TrainPlan, hours: float, imgsz: int) -> dict:

@@ -194,56 +194,34 @@ def _iter_sheets(d: Path) -> Iterable[tuple[Path, Path]]:
 
 
 def export_yolo(splits: dict[str, Path], out_dir: Path, max_side: int = 1024,
-                progress: bool = False, scan_texture: bool = False) -> dict[str, Path]:
+                progress: bool = False, scan_texture: bool = False, workers: int = 1) -> dict[str, Path]:
     """Export generated dataset dirs as Ultralytics datasets; returns the two data yaml paths.
 
     ``splits`` maps a split name ("train", "val", "test") to a directory written by
     :func:`generate_dataset`. Images are downscaled (INTER_AREA) so the long side is at most
     ``max_side``; the same image file serves both datasets. ``scan_texture``: the training
     split's images get a scanned specimen's fine texture (:mod:`.scanlook`), each its own,
-    drawn from the sheet's name; the other splits stay as drawn.
+    drawn from the sheet's name; the other splits stay as drawn. ``workers`` > 1 exports in as
+    many processes (the same files: each sheet's export depends on that sheet alone).
     """
     out_dir = Path(out_dir)
     seg_root, sc_root = out_dir / "segment", out_dir / "scale"
-    items = [(split, img, gtp) for split, d in splits.items() for img, gtp in _iter_sheets(d)]
+    items = [(str(out_dir), split, str(img), str(gtp), max_side, scan_texture)
+             for split, d in splits.items() for img, gtp in _iter_sheets(d)]
+    for split in splits:
+        for root in (seg_root, sc_root):
+            (root / "images" / split).mkdir(parents=True, exist_ok=True)
+            (root / "labels" / split).mkdir(parents=True, exist_ok=True)
     with _progress(progress, len(items), f"export YOLO → {out_dir}") as advance:
-        for split in splits:
-            for root in (seg_root, sc_root):
-                (root / "images" / split).mkdir(parents=True, exist_ok=True)
-                (root / "labels" / split).mkdir(parents=True, exist_ok=True)
-        for split, img_path, gt_path in items:
-            gt = json.loads(gt_path.read_text())
-            img = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
-            if img is None:
-                continue
-            H, W = img.shape[:2]
-            f = min(1.0, max_side / max(H, W))
-            if f < 1.0:
-                img = cv2.resize(img, (max(1, round(W * f)), max(1, round(H * f))),
-                                 interpolation=cv2.INTER_AREA)
-            h, w = img.shape[:2]
-            sx, sy = w / W, h / H
-            name = img_path.stem
-            quality = 95
-            if scan_texture and split == "train":
-                rng = np.random.default_rng(zlib.crc32(name.encode()))
-                img, quality = scan_look(img, organ_mask(gt, sx, sy, (h, w)), rng)
-            seg_img = seg_root / "images" / split / f"{name}.jpg"
-            cv2.imwrite(str(seg_img), img, [cv2.IMWRITE_JPEG_QUALITY, quality])
-            sc_img = sc_root / "images" / split / f"{name}.jpg"
-            if sc_img.exists() or sc_img.is_symlink():
-                sc_img.unlink()
-            try:
-                os.link(seg_img, sc_img)
-            except OSError:
-                cv2.imwrite(str(sc_img), img, [cv2.IMWRITE_JPEG_QUALITY, quality])
-            seg_lines = _seg_lines(gt, sx, sy, w, h)
-            (seg_root / "labels" / split / f"{name}.txt").write_text(
-                "\n".join(seg_lines) + "\n" if seg_lines else "")
-            sc_lines = _scale_lines(gt, W, H)
-            (sc_root / "labels" / split / f"{name}.txt").write_text(
-                "\n".join(sc_lines) + "\n" if sc_lines else "")
-            advance()
+        if workers > 1 and len(items) > 1:
+            import multiprocessing as mp
+            with mp.get_context("fork").Pool(workers, initializer=_init_worker) as pool:
+                for _ in pool.imap_unordered(_export_one, items, chunksize=4):
+                    advance()
+        else:
+            for item in items:
+                _export_one(item)
+                advance()
     out = {}
     for key, root, names in (("segment", seg_root, ORGAN_CLASSES), ("scale", sc_root, SCALE_CLASSES)):
         data = {"path": str(root.resolve())}
@@ -256,3 +234,38 @@ def export_yolo(splits: dict[str, Path], out_dir: Path, max_side: int = 1024,
         y.write_text(yaml.safe_dump(data, sort_keys=False))
         out[key] = y
     return out
+
+
+def _export_one(item: tuple) -> None:
+    """One sheet of :func:`export_yolo`: its image (downscaled, textured for training) and both
+    label files."""
+    out_dir, split, img_path, gt_path, max_side, scan_texture = item
+    seg_root, sc_root = Path(out_dir) / "segment", Path(out_dir) / "scale"
+    gt = json.loads(Path(gt_path).read_text())
+    img = cv2.imread(img_path, cv2.IMREAD_COLOR)
+    if img is None:
+        return
+    H, W = img.shape[:2]
+    f = min(1.0, max_side / max(H, W))
+    if f < 1.0:
+        img = cv2.resize(img, (max(1, round(W * f)), max(1, round(H * f))), interpolation=cv2.INTER_AREA)
+    h, w = img.shape[:2]
+    sx, sy = w / W, h / H
+    name = Path(img_path).stem
+    quality = 95
+    if scan_texture and split == "train":
+        rng = np.random.default_rng(zlib.crc32(name.encode()))
+        img, quality = scan_look(img, organ_mask(gt, sx, sy, (h, w)), rng)
+    seg_img = seg_root / "images" / split / f"{name}.jpg"
+    cv2.imwrite(str(seg_img), img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    sc_img = sc_root / "images" / split / f"{name}.jpg"
+    if sc_img.exists() or sc_img.is_symlink():
+        sc_img.unlink()
+    try:
+        os.link(seg_img, sc_img)
+    except OSError:
+        cv2.imwrite(str(sc_img), img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    seg_lines = _seg_lines(gt, sx, sy, w, h)
+    (seg_root / "labels" / split / f"{name}.txt").write_text("\n".join(seg_lines) + "\n" if seg_lines else "")
+    sc_lines = _scale_lines(gt, W, H)
+    (sc_root / "labels" / split / f"{name}.txt").write_text("\n".join(sc_lines) + "\n" if sc_lines else "")
