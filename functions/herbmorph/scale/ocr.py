@@ -55,6 +55,11 @@ def engine(psm: int, chars: str = DIGITS):
         path = tessdata_dir()
         api = tesserocr.PyTessBaseAPI(lang="eng", psm=psm, **({"path": path} if path else {}))
         api.SetVariable("tessedit_char_whitelist", chars)
+        if chars == DIGITS:
+            # Ruler pages are dark on light by construction (tick_view, _whiten); Tesseract's
+            # retry of each poorly read line inverted never helps there, and costs a fifth of
+            # its time on a page of non-digit glyphs (a maker's name).
+            api.SetVariable("tessedit_do_invert", "0")
         apis[psm, chars] = api
     return apis[psm, chars]
 
