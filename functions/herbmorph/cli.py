@@ -155,7 +155,8 @@ def cmd_train(args) -> int:
 
     given = {"segment_imgsz": args.imgsz, "batch": args.batch, "device": args.device, "segment_arch": args.arch,
              "max_side": args.max_side, "mask_ratio": args.mask_ratio, "n_train": args.n_train,
-             "n_val": args.n_val, "data_dir": args.data_dir, "workers": args.workers}
+             "n_val": args.n_val, "data_dir": args.data_dir, "workers": args.workers,
+             "scan_texture": False if args.no_scan_texture else None}
     if args.epochs is not None:
         console.print("herbmorph train: --epochs is for --labels; synthetic training is time-boxed (--hours-segment)")
         return 2

@@ -41,7 +41,8 @@ def _misuse(args) -> str | None:
 
 
 #: flags of synthetic training (herbmorph/train.py) that a labelled run refuses
-SYNTHETIC_ONLY = ("--arch", "--max-side", "--mask-ratio", "--n-train", "--n-val", "--data-dir", "--workers")
+SYNTHETIC_ONLY = ("--arch", "--max-side", "--mask-ratio", "--n-train", "--n-val", "--data-dir", "--workers",
+                  "--no-scan-texture")
 
 
 def add_training_arguments(t: argparse.ArgumentParser) -> None:
@@ -59,6 +60,8 @@ def add_training_arguments(t: argparse.ArgumentParser) -> None:
     s.add_argument("--n-val", type=int)
     s.add_argument("--data-dir", type=Path, help="where the sheets and the YOLO export go (default data/train)")
     s.add_argument("--workers", type=int, help="data-loader workers")
+    s.add_argument("--no-scan-texture", action="store_const", const=True, default=None,
+                   help="training images as drawn, without a scan's fine texture (as the shipped weights were trained)")
 
 
 def main(args) -> int:
