@@ -8,10 +8,11 @@
 #
 # Steps: install the carried wheels (.whl/, when this Python lacks Ultralytics); draw the sheets
 # on every core (herbmorph train would draw them on one core and spend the device's minutes doing
-# it; it then finds them in place: same seeds 1/2 and px/cm range as its TrainPlan); train,
-# time-boxed; time the segment function on this device (scripts/bench_segment); and, where $OUT
-# is set (the device tool's folder that comes back), copy the weights, training.json, the bench
-# and the log there, the weights cut into parts under the tool's 16 MiB a file.
+# it; it then finds them in place: same seeds 1/2 and px/cm range as its TrainPlan); train for
+# MINUTES, or what BUDGET_S leaves after the drawing; and, where $OUT is set (the device tool's
+# folder that comes back, even from a call killed at its limit), copy the weights there at once,
+# cut into parts under the tool's 16 MiB a file, with training.json; then time the segment
+# function on this device (scripts/bench_segment) in what time is left. The log streams to $OUT.
 #
 # Default: fine-tune the shipped YOLO11n-seg (INIT_FROM=models) at 1024 px with mask ratio 2 on
 # the dried-specimen sheets; its weights stay 6 MB and its CPU time what the README states. From
@@ -25,8 +26,9 @@ PY=${PY:-.venv/bin/python}
 DATA=${DATA:-data/train-gpu}
 N_TRAIN=${N_TRAIN:-1600}
 N_VAL=${N_VAL:-120}
-MINUTES=${MINUTES:-6}           # training time box: with drawing (~1 min), the final validation
-                                # and the bench, the command stays inside the 10-minute call
+MINUTES=${MINUTES:-6}           # training time box, at most: cut to what BUDGET_S leaves
+BUDGET_S=${BUDGET_S:-560}       # the whole command's seconds (the device call is killed at 600)
+RESERVE_S=${RESERVE_S:-75}      # kept after drawing for Ultralytics' set-up, final validation and copying
 IMGSZ=${IMGSZ:-1024}
 ARCH=${ARCH:-yolo11n-seg}
 INIT_FROM=${INIT_FROM-models}   # empty: from the architecture file, random init
@@ -39,6 +41,8 @@ OUT=${OUT:-}
 WHEELS=${WHEELS:-.whl}
 
 log() { echo "train_gpu.sh: $*" >&2; }
+t_start=$(date +%s)
+elapsed() { echo $(( $(date +%s) - t_start )); }
 
 # The device image has PyTorch but not Ultralytics, pydantic or polars: install what
 # scripts/device_wheels.sh put in .whl/ (no index there), ahead of everything on the path.
@@ -65,8 +69,11 @@ if [ "$DEVICE" != cpu ]; then
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || { log "no GPU visible"; exit 2; }
 fi
 
-run_log=$(mktemp)
-exec > >(tee "$run_log") 2>&1   # the whole run's output also comes back in $OUT
+# The whole run's output, also into $OUT as it happens: a call killed at its limit still
+# brings back what its files hold.
+run_log=${OUT:+$OUT/train_gpu.log}
+if [ -n "$OUT" ]; then mkdir -p "$OUT"; fi
+exec > >(tee "${run_log:-/dev/null}") 2>&1
 
 t0=$(date +%s)
 "$PY" -m herbmorph.synth generate "$DATA/sheets/train" -n "$N_TRAIN" --seed 1 --min-ppc 15 --max-ppc 40 \
@@ -82,24 +89,34 @@ if [ -n "$INIT_FROM" ]; then
   [ -f "$INIT_FROM/training.json" ] && cp "$INIT_FROM/training.json" "$DATA/init/training.json"
   init_args=(--init-from "$DATA/init")
 fi
+# Training gets what the call has left once the sheets are drawn, less the reserve.
+minutes=$(awk -v m="$MINUTES" -v left="$(( BUDGET_S - $(elapsed) - RESERVE_S ))" 'BEGIN{t=left/60; print (t < m ? t : m)}')
+if awk -v t="$minutes" 'BEGIN{exit !(t < 0.02)}'; then
+  log "only $(( BUDGET_S - $(elapsed) )) s of BUDGET_S left after drawing: nothing trained"
+  exit 3
+fi
+echo "training for $minutes min ($(elapsed) s used of $BUDGET_S)"
 # mask_ratio 2: the mask head's targets at imgsz/2 keep 2 px stems that imgsz/4 would erase.
 "$PY" -m herbmorph.cli train --tasks segment --device "$DEVICE" --arch "$ARCH" "${init_args[@]}" \
   --imgsz "$IMGSZ" --max-side "$IMGSZ" --mask-ratio 2 --n-train "$N_TRAIN" --n-val "$N_VAL" \
   --data-dir "$DATA" --batch "$BATCH" --workers "$WORKERS" \
-  --hours-segment "$(awk "BEGIN{print $MINUTES/60}")" --models-dir "$MODELS"
+  --hours-segment "$(awk -v t="$minutes" 'BEGIN{print t/60}')" --models-dir "$MODELS"
 echo "trained in $(( $(date +%s) - t0 )) s"
 
-if [ "$BENCH" = 1 ]; then
-  "$PY" scripts/bench_segment --device "$DEVICE" --weights "$MODELS/segment.pt" --out "$DATA/bench_segment.json" \
-    || log "bench_segment failed (the weights are kept)"
-fi
-
+# The weights first: the bench is worth less than they are.
 if [ -n "$OUT" ]; then
-  mkdir -p "$OUT"
   split -b 15M -d -a 1 "$MODELS/segment.pt" "$OUT/segment.pt.part"
   cp "$MODELS/training.json" "$OUT/"
-  [ -f "$DATA/bench_segment.json" ] && cp "$DATA/bench_segment.json" "$OUT/"
   (cd "$MODELS" && sha256sum segment.pt) > "$OUT/segment.pt.sha256"
-  echo "in \$OUT: $(ls "$OUT" | tr '\n' ' ')(join: cat segment.pt.part* > models/segment.pt, then check it against segment.pt.sha256)"
-  cp "$run_log" "$OUT/train_gpu.log"
 fi
+
+left=$(( BUDGET_S - $(elapsed) ))
+if [ "$BENCH" = 1 ] && (( left > 20 )); then
+  timeout "$left" "$PY" scripts/bench_segment --device "$DEVICE" --weights "$MODELS/segment.pt" \
+    --out "$DATA/bench_segment.json" || log "bench_segment failed or ran out of time (the weights are kept)"
+  if [ -n "$OUT" ] && [ -f "$DATA/bench_segment.json" ]; then cp "$DATA/bench_segment.json" "$OUT/"; fi
+elif [ "$BENCH" = 1 ]; then
+  log "no time left for bench_segment ($left s)"
+fi
+if [ -n "$OUT" ]; then echo "in \$OUT: $(ls "$OUT" | tr '\n' ' ')(join: cat segment.pt.part* > models/segment.pt, then check it against segment.pt.sha256)"; fi
+echo "done in $(elapsed) s"

@@ -39,7 +39,8 @@ def test_the_device_training_script_runs_end_to_end_and_brings_its_weights_back(
     digest, name = (out / "segment.pt.sha256").read_text().split()
     assert name == "segment.pt" and hashlib.sha256(joined).hexdigest() == digest
     assert joined == (tmp_path / "models" / "segment.pt").read_bytes()
-    assert "sheets drawn in" in (out / "train_gpu.log").read_text()
+    log = (out / "train_gpu.log").read_text()
+    assert "sheets drawn in" in log and "training for 0.05 min" in log
 
     card = json.loads((out / "training.json").read_text())
     plan, model = card["plan"], card["models"]["segment"]
@@ -52,6 +53,14 @@ def test_the_device_training_script_runs_end_to_end_and_brings_its_weights_back(
     predictor = SegmentPredictor(Settings(segment_weights=tmp_path / "models" / "segment.pt")).setup()
     assert set(predictor.class_map.values()) - {None} <= set(ORGAN_CLASSES)
     assert len(set(predictor.class_map.values()) - {None}) == len(ORGAN_CLASSES)
+
+
+def test_a_budget_the_drawing_leaves_no_training_time_in_stops_before_training(tmp_path):
+    done = _run(tmp_path, BUDGET_S="1", RESERVE_S="60")
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert "nothing trained" in done.stdout + done.stderr
+    assert not (tmp_path / "models").exists()
+    assert "sheets drawn in" in (tmp_path / "out" / "train_gpu.log").read_text()  # the log came back
 
 
 def test_without_ultralytics_or_wheels_to_install_it_the_script_says_so_and_trains_nothing(tmp_path):
