@@ -89,6 +89,18 @@ if [ -n "$INIT_FROM" ]; then
   [ -f "$INIT_FROM/training.json" ] && cp "$INIT_FROM/training.json" "$DATA/init/training.json"
   init_args=(--init-from "$DATA/init")
 fi
+# The data loader's workers hand batches over in /dev/shm (50 MB a batch of 16 at 1024 px); a
+# container's default 64 MB ends in "bus error". Grow it where we may, else use fewer workers.
+train_workers=$WORKERS
+shm_free_mb() { df -Pm /dev/shm 2>/dev/null | awk 'NR==2{print $4+0}'; }
+if [ -d /dev/shm ] && (( $(shm_free_mb) < 4096 )); then
+  mount -o remount,size=16g /dev/shm 2>/dev/null || true
+  if (( $(shm_free_mb) < 4096 )); then
+    train_workers=$(( $(shm_free_mb) / 1024 )); (( train_workers >= 1 )) || train_workers=0
+    log "/dev/shm has $(shm_free_mb) MB free: $train_workers data-loader workers instead of $WORKERS"
+  fi
+fi
+
 # Training gets what the call has left once the sheets are drawn, less the reserve.
 minutes=$(awk -v m="$MINUTES" -v left="$(( BUDGET_S - $(elapsed) - RESERVE_S ))" 'BEGIN{t=left/60; print (t < m ? t : m)}')
 if awk -v t="$minutes" 'BEGIN{exit !(t < 0.02)}'; then
@@ -99,7 +111,7 @@ echo "training for $minutes min ($(elapsed) s used of $BUDGET_S)"
 # mask_ratio 2: the mask head's targets at imgsz/2 keep 2 px stems that imgsz/4 would erase.
 "$PY" -m herbmorph.cli train --tasks segment --device "$DEVICE" --arch "$ARCH" "${init_args[@]}" \
   --imgsz "$IMGSZ" --max-side "$IMGSZ" --mask-ratio 2 --n-train "$N_TRAIN" --n-val "$N_VAL" \
-  --data-dir "$DATA" --batch "$BATCH" --workers "$WORKERS" \
+  --data-dir "$DATA" --batch "$BATCH" --workers "$train_workers" \
   --hours-segment "$(awk -v t="$minutes" 'BEGIN{print t/60}')" --models-dir "$MODELS"
 echo "trained in $(( $(date +%s) - t0 )) s"
 
