@@ -19,14 +19,14 @@ import os
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable
 
 import cv2
 import numpy as np
 import yaml
 
 from ..results import ORGAN_CLASSES, SCALE_CLASSES
-from .scanlook import organ_mask, scan_look
+from .scanlook import organ_mask, organ_parts, scan_look
 from .sheet import generate_sheet
 
 JPEG_QUALITY = 90
@@ -63,6 +63,26 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
+def _each(fn, jobs: list, workers: int, advance):
+    """``fn`` over ``jobs``, in order, in ``workers`` processes where more than one is asked for
+    (each job stands alone: the results do not depend on ``workers``); ``advance`` after each.
+
+    The processes are spawned, not forked: a child forked after OpenCV's thread pool has run in
+    the parent (a sheet drawn or exported in process first, as the tests do) hangs in its
+    first parallel OpenCV call."""
+    if workers and workers > 1 and len(jobs) > 1:
+        import multiprocessing as mp
+        with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
+            for result in pool.imap(fn, jobs, chunksize=1):
+                advance()
+                yield result
+    else:
+        for job in jobs:
+            result = fn(job)
+            advance()
+            yield result
+
+
 @contextmanager
 def _progress(progress: bool, total: int, desc: str):
     """Yield an ``advance()`` callable; a rich bar when asked for, a no-op otherwise."""
@@ -91,20 +111,8 @@ def generate_dataset(out_dir: Path, n: int, seed: int, px_per_cm_range=(15, 250)
     (out_dir / "gt").mkdir(parents=True, exist_ok=True)
     jobs = [(str(out_dir), int(seed), i, tuple(float(v) for v in px_per_cm_range), overwrite)
             for i in range(start, start + n)]
-    results: list[Optional[str]] = [None] * len(jobs)
     with _progress(progress, len(jobs), f"synth sheets → {out_dir}") as advance:
-        if workers and workers > 1 and len(jobs) > 1:
-            import multiprocessing as mp
-            ctx = mp.get_context("spawn" if os.name == "nt" else "fork")
-            with ctx.Pool(workers, initializer=_init_worker) as pool:
-                for k, path in enumerate(pool.imap(_write_one, jobs, chunksize=1)):
-                    results[k] = path
-                    advance()
-        else:
-            for k, job in enumerate(jobs):
-                results[k] = _write_one(job)
-                advance()
-    return [Path(p) for p in results]
+        return [Path(p) for p in _each(_write_one, jobs, workers, advance)]
 
 
 # --------------------------------------------------------------------------- YOLO export
@@ -150,11 +158,8 @@ def _dedupe(poly: np.ndarray) -> np.ndarray:
 def _seg_lines(gt: dict, sx: float, sy: float, w: int, h: int) -> list[str]:
     lines = []
     for o in gt.get("organs", []):
-        parts = o.get("polygons") or [o["polygon"]]
         scaled = []
-        for p in parts:
-            # contour vertices are pixel indices: +0.5 moves them to pixel centres
-            q = (np.asarray(p, np.float64).reshape(-1, 2) + 0.5) * [sx, sy]
+        for q in organ_parts(o, sx, sy):
             q = _dedupe(np.round(q, 2))
             q = _simplify(q, 0.35)
             if len(q) >= 3 and cv2.contourArea(q.astype(np.float32)) > 0.5:
@@ -213,15 +218,8 @@ def export_yolo(splits: dict[str, Path], out_dir: Path, max_side: int = 1024,
             (root / "images" / split).mkdir(parents=True, exist_ok=True)
             (root / "labels" / split).mkdir(parents=True, exist_ok=True)
     with _progress(progress, len(items), f"export YOLO → {out_dir}") as advance:
-        if workers > 1 and len(items) > 1:
-            import multiprocessing as mp
-            with mp.get_context("fork").Pool(workers, initializer=_init_worker) as pool:
-                for _ in pool.imap_unordered(_export_one, items, chunksize=4):
-                    advance()
-        else:
-            for item in items:
-                _export_one(item)
-                advance()
+        for _ in _each(_export_one, items, workers, advance):
+            pass
     out = {}
     for key, root, names in (("segment", seg_root, ORGAN_CLASSES), ("scale", sc_root, SCALE_CLASSES)):
         data = {"path": str(root.resolve())}

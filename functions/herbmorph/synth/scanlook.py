@@ -56,12 +56,18 @@ def scan_look(img: np.ndarray, organs: np.ndarray, rng: np.random.Generator) -> 
     return np.clip(out, 0, 255).astype(np.uint8), int(rng.integers(*JPEG_QUALITY, endpoint=True))
 
 
+def organ_parts(organ: dict, sx: float, sy: float) -> list[np.ndarray]:
+    """A ground-truth organ's polygons (N×2) scaled by (sx, sy). Contour vertices are pixel
+    indices: +0.5 moves them to pixel centres before the scale."""
+    return [(np.asarray(p, np.float64).reshape(-1, 2) + 0.5) * [sx, sy]
+            for p in organ.get("polygons") or [organ["polygon"]]]
+
+
 def organ_mask(gt: dict, sx: float, sy: float, hw: tuple[int, int]) -> np.ndarray:
     """The ground truth's organ polygons, filled, at the export's scale."""
     mask = np.zeros(hw, np.uint8)
     for o in gt.get("organs", []):
-        for p in o.get("polygons") or [o["polygon"]]:
-            q = (np.asarray(p, np.float64).reshape(-1, 2) + 0.5) * [sx, sy]
+        for q in organ_parts(o, sx, sy):
             if len(q) >= 3:
                 cv2.fillPoly(mask, [np.round(q).astype(np.int32)], 1)
     return mask.astype(bool)
