@@ -94,10 +94,9 @@ def test_a_failing_scale_reader_costs_the_scale_only(pipeline, monkeypatch):
 
 def test_number_pages_stay_inside_tesseracts_limit():
     """However many numbers a crop holds, no page handed to Tesseract reaches 32767 px."""
-    from herbmorph.scale.ocr import PAGE_MAX_HEIGHT, _pages
+    from herbmorph.scale.layout import PAGE_MAX_HEIGHT, _pages
 
-    boxes = [(0, 0, 40, 60)] * 900  # 900 numbers of 60 px: a 60,000+ px strip in one page
-    pages = _pages(boxes, gap=34)
+    pages = _pages([60] * 900, gap=34)  # 900 numbers of 60 px: a 60,000+ px strip in one page
     assert sorted(i for p in pages for i in p) == list(range(900))
     for p in pages:
         assert sum(60 + 34 for _ in p) + 34 <= PAGE_MAX_HEIGHT

@@ -70,7 +70,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from herbmorph.evaluate import ocr_chars  # noqa: E402
-from herbmorph.scale.ocr import NUMBER_READINGS, OCR_DIGIT_PX, cc_char_boxes  # noqa: E402
+from herbmorph.scale.layout import NUMBER_READINGS  # noqa: E402
+from herbmorph.scale.ocr import OCR_DIGIT_PX, cc_char_boxes  # noqa: E402
 from herbmorph.scale.ruler import read_ruler  # noqa: E402
 from herbmorph.scale.views import prepare_view, read_as  # noqa: E402
 from herbmorph.synth.rulers import render_ruler  # noqa: E402

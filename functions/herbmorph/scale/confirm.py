@@ -13,7 +13,7 @@ import numpy as np
 
 from ..results import Digit
 from .spacing import SpacingEstimate
-from .ticks import Lattice, alternation_power, find_lattice
+from .ticks import Lattice, alternation_power, find_lattices
 from .views import ViewReading
 
 CM_PER_INCH = 2.54
@@ -64,6 +64,9 @@ class RulerReading:
     cross_span: tuple[float, float] | None = None
     # A ruler's body runs on past its end ticks and numbers; a scale bar ends where it ends.
     runs_past_ends: bool = True
+    # A null's numbers were searched below the reading scale (views.FIND_SHARE); a search at the
+    # full scale may still read them.
+    glyphs_searched_small: bool = False
 
 
 def tick_and_digit_rows(tick_img: np.ndarray, lat: Lattice, digits, digit_height: float) -> tuple[float, float]:
@@ -87,10 +90,11 @@ def lattice_either_polarity(tick_img: np.ndarray, expected: float, **kw) -> Latt
     stronger. The view's polarity comes from its median, which a crop of mostly paper around
     a white-on-black ruler gets wrong: its ticks are then gaps in the ink, whose wide plateaus
     no tick fit can follow."""
-    lat = find_lattice(tick_img, expected, **kw)
+    search = find_lattices(tick_img, expected, **kw)  # the spectra serve both polarities
+    lat = search.best()
     if lat is not None and lat.snr >= MIN_SNR and lat.dominance >= MIN_DOMINANCE:
         return lat
-    inv = find_lattice(255 - tick_img, expected, **kw)
+    inv = search.best(inverted=True)
     return inv if inv is not None and (lat is None or inv.strength > lat.strength) else lat
 
 
@@ -163,7 +167,10 @@ def confirm_spacing(view: ViewReading, est: SpacingEstimate, allow_cm_level: boo
     seen: list[str] = []
     others = [f for f in view.fits if f is not est] + list(peers)
     for n, unit in hypotheses:
-        if d_orig / n < MIN_TICK_PX and n > 2:
+        # The numbers' spacing is known within AGREE_REL: a hypothesis at the resolution limit
+        # is still tried (the lattice search itself refuses aliased periods). Cut exactly at
+        # it, a 25 px/cm scale read 24.99 skipped its own mm ticks, confirmed at snr 1300.
+        if d_orig / n < MIN_TICK_PX * (1 - AGREE_REL) and n > 2:
             continue
         if _contradicts(unit, est, others):
             seen.append(f"{n}/{unit}: this row is spaced 2.54× another row, so it is inches")

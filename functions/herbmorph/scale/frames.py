@@ -17,7 +17,6 @@ import cv2
 import numpy as np
 
 from ..affine import map_box, map_points, scaling, shift, turn_keeping_all
-from .proposals import dominant_skew
 from .ticks import comb_rows
 
 VIEW_LONG_SIDE = 2000
@@ -66,18 +65,21 @@ def resize_area(img: np.ndarray, f: float) -> np.ndarray:
     return cv2.resize(img, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
 
 
-def view_of(rgb: np.ndarray) -> View:
+def scaled_view(rgb: np.ndarray) -> View:
+    """The sheet at the search resolution, as it lies."""
     h, w = rgb.shape[:2]
-    f = min(1.0, VIEW_LONG_SIDE / max(h, w))
-    small = resize_area(rgb, f)
-    to_view = scaling(small.shape[1] / w)
-    skew = dominant_skew(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
-    if skew:
-        rot, (nw, nh) = turn_keeping_all(small.shape[:2], skew)
-        # Outside the sheet: mid grey, neither paper nor ink.
-        small = cv2.warpAffine(small, rot[:2], (nw, nh), flags=cv2.INTER_LINEAR, borderValue=(128, 128, 128))
-        to_view = rot @ to_view
-    return View(small, to_view, skew)
+    small = resize_area(rgb, min(1.0, VIEW_LONG_SIDE / max(h, w)))
+    return View(small, scaling(small.shape[1] / w), 0.0)
+
+
+def turned_view(view: View, skew: float) -> View:
+    """A view turned by ``skew`` degrees (see :func:`dominant_skew`); itself when 0."""
+    if not skew:
+        return view
+    rot, (nw, nh) = turn_keeping_all(view.rgb.shape[:2], skew)
+    # Outside the sheet: mid grey, neither paper nor ink.
+    turned = cv2.warpAffine(view.rgb, rot[:2], (nw, nh), flags=cv2.INTER_LINEAR, borderValue=(128, 128, 128))
+    return View(turned, rot @ view.to_view, skew)
 
 
 def crop_candidate(rgb: np.ndarray, view: View, box, margin: float) -> Frame | None:

@@ -18,8 +18,9 @@ import numpy as np
 from ..results import Digit
 from .confirm import RulerReading, confirm_spacing, crowded_between, grows_along
 from .spacing import SpacingEstimate, paper_px_per_unit
-from .ocr import NUMBER_READINGS
-from .views import ViewReading, axis_to_crop, cross_to_crop, digits_in_crop, prepare_views, read_views
+from .layout import NUMBER_READINGS
+from .views import (FIND_SHARE, ViewReading, axis_to_crop, cross_to_crop, digits_in_crop, prepare_views,
+                    read_views)
 
 __all__ = ["RulerReading", "read_ruler"]
 
@@ -79,9 +80,11 @@ def _finish(reading: RulerReading, view: ViewReading, digits_crop: list[Digit], 
     return reading
 
 
-def read_ruler(crop_rgb: np.ndarray, min_conf: float = 75.0) -> RulerReading:
+def read_ruler(crop_rgb: np.ndarray, min_conf: float = 75.0, find_share: float = FIND_SHARE) -> RulerReading:
     """The scale of one ruler crop, or a null with the reason of its best-supported reading;
-    digits count as read above ``min_conf``.
+    digits count as read above ``min_conf``. ``find_share``: where the numbers must be upscaled
+    to be read, the share of that scale their glyphs are searched at (views.FIND_SHARE; 1: the
+    full scale); a null says whether a smaller search was made (``glyphs_searched_small``).
 
     Readings are asked for in order of cost, and the first the ticks confirm wins: the numbers
     as printed in both upright views, then the glyph-only reading, then (when no reading found
@@ -89,12 +92,14 @@ def read_ruler(crop_rgb: np.ndarray, min_conf: float = 75.0) -> RulerReading:
     gray = _gray(crop_rgb)
     tried: list[ViewReading] = []
     reasons: list[tuple[tuple[int, float], str]] = []  # (support of the view, why it failed)
+    searched_small = False
     for other_polarity in (False, True):
         if other_polarity and max(v.support for v in tried)[0] >= 3:
             break
         # Polarity by the median fails on a dark ruler in a crop of mostly light paper (or the
         # reverse): read the other polarity too before giving up.
-        prepared = prepare_views(gray, other_polarity)
+        prepared = prepare_views(gray, other_polarity, find_share)
+        searched_small |= prepared[0].zoom > 1.0
         for reading in NUMBER_READINGS:
             batch = read_views(prepared, reading, min_conf)
             tried += batch
@@ -112,7 +117,7 @@ def read_ruler(crop_rgb: np.ndarray, min_conf: float = 75.0) -> RulerReading:
             return found
     why = max(reasons, key=lambda sr: sr[0])[1]  # the first reason among the best supported
     return RulerReading(px_per_cm=None, reason=why, digits=digits_in_crop(best, gray.shape),
-                        rotation=best.k * 90)
+                        rotation=best.k * 90, glyphs_searched_small=searched_small)
 
 
 def _peers(view: ViewReading, tried: list[ViewReading]) -> list[SpacingEstimate]:
