@@ -24,7 +24,7 @@ from ..errors import brief
 from ..models import load_yolo, model_info, resolve_device
 from ..results import Digit, ScaleResult
 from .frames import Frame, crop_candidate, scaled_view, tightened, turned_view
-from .proposals import dominant_skew, find_proposals
+from .proposals import column_proposals, dominant_skew, find_proposals, row_proposals, strongest
 from .ruler import RulerReading, read_ruler
 from .scalebar import LABELLED_BAR_REASONS, find_bars, label_region, read_scalebar
 from .views import reader_pool, reading_threads
@@ -251,9 +251,9 @@ class ScalePredictor:
     def _search(self, rgb: np.ndarray, conf: float | None):
         """The view searched (upright), its grey, the detector's boxes and the tick proposals.
 
-        Where there are two threads, the sheet's skew is measured beside the detector, which
-        runs on the view as it lies; only a sheet found askew (a few in a hundred) is detected
-        again, turned. The tick search's rows and columns then run side by side."""
+        Where there are two threads, the sheet's skew is measured beside the detector, both on
+        the view as it lies, and the tick search's rows and columns follow them, one in each
+        thread; only a sheet found askew (a few in a hundred) is searched again, turned."""
         view = scaled_view(rgb)
         gray = cv2.cvtColor(view.rgb, cv2.COLOR_RGB2GRAY)
         if reading_threads() == 1:
@@ -262,14 +262,16 @@ class ScalePredictor:
             return view, gray, self.detect(view.rgb, conf), find_proposals(gray)
         pool = reader_pool()
         skew = pool.submit(dominant_skew, gray)
+        rows = pool.submit(row_proposals, gray)  # after the skew, in its thread
         detected = self.detect(view.rgb, conf)
+        cols = column_proposals(gray)
         if skew.result():
             view = turned_view(view, skew.result())
             gray = cv2.cvtColor(view.rgb, cv2.COLOR_RGB2GRAY)
             ticks = pool.submit(find_proposals, gray)
             detected = self.detect(view.rgb, conf)
             return view, gray, detected, ticks.result()
-        return view, gray, detected, find_proposals(gray, pool=pool)
+        return view, gray, detected, strongest(rows.result() + cols)
 
     def _read_bars(self, rgb: np.ndarray, view, gray: np.ndarray) -> ScaleResult | None:
         """The first scale bar read, else the first bar's null; None where the view has no bar."""

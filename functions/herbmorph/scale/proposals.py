@@ -12,7 +12,6 @@ sheet, its labels and its ruler share one angle, which the reader undoes before 
 """
 from __future__ import annotations
 
-from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import cv2
@@ -136,10 +135,20 @@ def _search_rows(gray: np.ndarray, vertical: bool) -> list[Proposal]:
     return out
 
 
-def find_proposals(gray: np.ndarray, max_n: int = MAX_PROPOSALS, pool: Executor | None = None) -> list[Proposal]:
-    """Ruler proposals in a greyscale image (both orientations), strongest first. ``pool``: the
-    rows are searched there, beside the columns."""
-    rows = pool.submit(_search_rows, gray, False) if pool is not None else None
-    cols = _search_rows(np.ascontiguousarray(gray.T), vertical=True)
-    props = (rows.result() if rows is not None else _search_rows(gray, vertical=False)) + cols
+def row_proposals(gray: np.ndarray) -> list[Proposal]:
+    """Proposals of rulers lying along the image's rows."""
+    return _search_rows(gray, vertical=False)
+
+
+def column_proposals(gray: np.ndarray) -> list[Proposal]:
+    """Proposals of rulers standing along its columns."""
+    return _search_rows(np.ascontiguousarray(gray.T), vertical=True)
+
+
+def strongest(props: list[Proposal], max_n: int = MAX_PROPOSALS) -> list[Proposal]:
     return sorted(props, key=lambda p: -p.score)[:max_n]
+
+
+def find_proposals(gray: np.ndarray, max_n: int = MAX_PROPOSALS) -> list[Proposal]:
+    """Ruler proposals in a greyscale image (both orientations), strongest first."""
+    return strongest(row_proposals(gray) + column_proposals(gray), max_n)
