@@ -251,9 +251,10 @@ class ScalePredictor:
     def _search(self, rgb: np.ndarray, conf: float | None):
         """The view searched (upright), its grey, the detector's boxes and the tick proposals.
 
-        Where there are two threads, the sheet's skew is measured beside the detector, both on
-        the view as it lies, and the tick search's rows and columns follow them, one in each
-        thread; only a sheet found askew (a few in a hundred) is searched again, turned."""
+        Where there are two threads, everything runs on the view as it lies, at once: the
+        sheet's skew and the tick search along rows in the reader pool, the detector and then
+        the tick search along columns here. Only a sheet found askew (a few in a hundred) is
+        searched again, turned."""
         view = scaled_view(rgb)
         gray = cv2.cvtColor(view.rgb, cv2.COLOR_RGB2GRAY)
         if reading_threads() == 1:
@@ -262,7 +263,7 @@ class ScalePredictor:
             return view, gray, self.detect(view.rgb, conf), find_proposals(gray)
         pool = reader_pool()
         skew = pool.submit(dominant_skew, gray)
-        rows = pool.submit(row_proposals, gray)  # after the skew, in its thread
+        rows = pool.submit(row_proposals, gray)
         detected = self.detect(view.rgb, conf)
         cols = column_proposals(gray)
         if skew.result():
