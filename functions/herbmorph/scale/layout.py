@@ -10,7 +10,7 @@ import numpy as np
 
 from ..boxes import covers_smaller
 from ..results import Digit
-from .ocr import TESS_MAX_SIDE, tesseract_char_boxes, cc_char_boxes, ocr_image, recognise, u8_percentile
+from .ocr import TESS_MAX_SIDE, cc_char_boxes, ocr_image, recognise, tesseract_char_boxes, u8_percentile
 from .ticks import comb_rows
 
 SPLIT_GAP = 0.35  # gap (in digit heights) that separates two printed numbers
