@@ -241,9 +241,11 @@ class NumberLayout:
             return read_lines(masked, self.gap)
         changed = [i for i, (p, m) in enumerate(zip(self._patches, masked))
                    if int(cv2.absdiff(p, m).max(initial=0)) > MASK_UNCHANGED]
-        kept = [line for line in self._printed if line[0] not in set(changed)]
+        again_at = set(changed)
+        kept = [line for line in self._printed if line[0] not in again_at]
         again = read_lines([masked[i] for i in changed], self.gap) if changed else []
         return kept + [(changed[j], v, c) for j, v, c in again]
+
 
 def half_turn_boxes(boxes: list[tuple], hw: tuple[int, int]) -> list[tuple]:
     """(text, x1, y1, x2, y2) glyph boxes of an image, in the image turned by half a turn."""

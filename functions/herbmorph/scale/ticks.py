@@ -207,6 +207,9 @@ def find_lattices(gray: np.ndarray, expected: float, rel_window: float = 0.06,
 
 @dataclass
 class LatticeSearch:
+    """The strips' spectral lines near one expected period, ready to be fitted in either
+    polarity (see :func:`find_lattices`)."""
+
     lines: list[_StripLine]
     x0: int            # the searched columns' offset in the view
     min_extent: float

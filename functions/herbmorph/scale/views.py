@@ -130,6 +130,7 @@ def prepare_view(k: int, gray_upright: np.ndarray, flip: bool | None = None,
     glyphs are searched at, where the numbers must be upscaled (1: at the reading scale)."""
     f = upscale_for(gray_upright)
     ticks, invert = tick_view(gray_upright, f, flip)
+    first, first_invert = ticks, invert
     img = ocr_image(ticks)
     blobs = cc_char_boxes(img)
     # Size the reading scale by the digits themselves, not the crop: a wide ruler with small
@@ -145,7 +146,8 @@ def prepare_view(k: int, gray_upright: np.ndarray, flip: bool | None = None,
             if find_f >= read_f:
                 img = ocr_image(ticks)
                 return PreparedView(k, img, ticks, read_f, cc_char_boxes(img))
-            found, _ = tick_view(gray_upright, find_f, invert)
+            # Searched at the first pass's own scale, in its polarity: that view is at hand.
+            found = first if (find_f, invert) == (f, first_invert) else tick_view(gray_upright, find_f, invert)[0]
             zoom = ticks.shape[1] / found.shape[1]
             img = ocr_image(found, _filter_diameter(zoom))
             blobs = [(t, *(v * zoom for v in b))
